@@ -1,0 +1,2 @@
+//! The openedx-pok binary.
+fn main() {}

@@ -1,0 +1,6 @@
+//! The POK HTTP adapter: implements `pok_domain::ports::PokGateway` with reqwest.
+//!
+//! Being built (see the issues); this crate compiles against the domain so the workspace has its final shape.
+
+#[doc(hidden)]
+pub use pok_domain as domain;
