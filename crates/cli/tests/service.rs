@@ -2,6 +2,8 @@
 //! to a POK simulator started by the test (so that the test can inject faults and count
 //! credentials), called over HTTP as the LMS steps call it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is a failure.
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -42,7 +44,10 @@ impl Service {
             .current_dir(dir.path())
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DATABASE_URL", format!("sqlite://{}", dir.path().join("e2e.sqlite3").display()))
+            .env(
+                "DATABASE_URL",
+                format!("sqlite://{}", dir.path().join("e2e.sqlite3").display()),
+            )
             .env("POK_API_URL", sim.base_url())
             .env("POK_API_KEY", sim.api_key())
             .env("POK_TEMPLATE_ID", "tpl-simple")
@@ -72,9 +77,17 @@ impl Service {
             _dir: dir,
             log,
         };
-        svc.wait_until(Duration::from_secs(30), "the service answers /health", || async {
-            svc.http.get(format!("{}/health", svc.base)).send().await.is_ok_and(|r| r.status() == 200)
-        })
+        svc.wait_until(
+            Duration::from_secs(30),
+            "the service answers /health",
+            || async {
+                svc.http
+                    .get(format!("{}/health", svc.base))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 200)
+            },
+        )
         .await;
         svc
     }
@@ -95,7 +108,10 @@ impl Service {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("timed out waiting until {what}; service log:\n{}", self.logs());
+        panic!(
+            "timed out waiting until {what}; service log:\n{}",
+            self.logs()
+        );
     }
 
     async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
@@ -109,14 +125,21 @@ impl Service {
     }
 
     async fn create(&self, user: i64, name: &str) -> Value {
-        let r = self.post("/v1/filters/certificate-creation-requested", &creation(user, name)).await;
+        let r = self
+            .post(
+                "/v1/filters/certificate-creation-requested",
+                &creation(user, name),
+            )
+            .await;
         assert_eq!(r.status(), 200);
         r.json().await.unwrap()
     }
 
     async fn render(&self, user: i64) -> Value {
         let body = json!({"course_key": COURSE, "user_id": user, "language": "en"});
-        let r = self.post("/v1/filters/certificate-render-started", &body).await;
+        let r = self
+            .post("/v1/filters/certificate-render-started", &body)
+            .await;
         assert_eq!(r.status(), 200);
         r.json().await.unwrap()
     }
@@ -128,7 +151,10 @@ impl Service {
         while start.elapsed() < Duration::from_secs(20) {
             last = self.render(user).await;
             let body = last["body"].as_str().unwrap_or_default();
-            if last["action"] == "render" && last["status"] == 200 && !body.contains("http-equiv=\"refresh\"") {
+            if last["action"] == "render"
+                && last["status"] == 200
+                && !body.contains("http-equiv=\"refresh\"")
+            {
                 return last;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -157,7 +183,10 @@ fn creation(user: i64, name: &str) -> Value {
 #[tokio::test]
 async fn a_learner_gets_exactly_one_credential_and_sees_processing_then_emitted() {
     let svc = Service::start(
-        SimConfig { emit_after_polls: Some(2), ..SimConfig::default() },
+        SimConfig {
+            emit_after_polls: Some(2),
+            ..SimConfig::default()
+        },
         &[],
     )
     .await;
@@ -173,40 +202,90 @@ async fn a_learner_gets_exactly_one_credential_and_sees_processing_then_emitted(
     }
     let early = svc.render(42).await;
     assert_eq!(early["action"], "render");
-    assert!(early["body"].as_str().unwrap().contains("http-equiv=\"refresh\""), "{early}");
+    assert!(
+        early["body"]
+            .as_str()
+            .unwrap()
+            .contains("http-equiv=\"refresh\""),
+        "{early}"
+    );
 
     let emitted = svc.wait_emitted(42).await;
     // minijinja escapes '/' as "&#x2f;" too; browsers read both the same.
     let page = emitted["body"].as_str().unwrap().replace("&#x2f;", "/");
-    assert!(page.contains(&format!("/certificates/{id}/image")), "the image goes through us");
+    assert!(
+        page.contains(&format!("/certificates/{id}/image")),
+        "the image goes through us"
+    );
     assert!(page.contains("Ada Lovelace"));
-    assert!(!page.contains("learner42@example.org"), "no e-mail on the page");
-    assert!(page.contains("Computing &lt;b&gt;101&lt;/b&gt;"), "the course title is escaped");
+    assert!(
+        !page.contains("learner42@example.org"),
+        "no e-mail on the page"
+    );
+    assert!(
+        page.contains("Computing &lt;b&gt;101&lt;/b&gt;"),
+        "the course title is escaped"
+    );
     assert_eq!(svc.sim.stats().created_for("42", COURSE), 1);
 
     // The public page and the image link work without authentication.
-    let public = svc.http.get(format!("{}/certificates/{id}", svc.base)).send().await.unwrap();
+    let public = svc
+        .http
+        .get(format!("{}/certificates/{id}", svc.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(public.status(), 200);
-    let image = svc.http.get(format!("{}/certificates/{id}/image", svc.base)).send().await.unwrap();
+    let image = svc
+        .http
+        .get(format!("{}/certificates/{id}/image", svc.base))
+        .send()
+        .await
+        .unwrap();
     assert!(image.status().is_redirection(), "{}", image.status());
     let location = image.headers()["location"].to_str().unwrap().to_owned();
     assert!(location.starts_with(&svc.sim.base_url()), "{location}");
-    let png = svc.http.get(&location).send().await.unwrap().bytes().await.unwrap();
+    let png = svc
+        .http
+        .get(&location)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     assert!(png.starts_with(b"\x89PNG"), "a real image behind the link");
 }
 
 #[tokio::test]
 async fn pok_failures_are_retried_then_shown_as_a_delay_with_a_reference() {
-    let faults = Faults { error_rate: 1.0, ..Faults::default() }.only(&[Endpoint::Issue]);
+    let faults = Faults {
+        error_rate: 1.0,
+        ..Faults::default()
+    }
+    .only(&[Endpoint::Issue]);
     let svc = Service::start(
-        SimConfig { faults, ..SimConfig::default() },
+        SimConfig {
+            faults,
+            ..SimConfig::default()
+        },
         &[("OPENEDX_POK_RETRY_MAX_ATTEMPTS", "3")],
     )
     .await;
     svc.create(7, "Grace Hopper").await;
-    svc.wait_until(Duration::from_secs(30), "three issuing attempts were made", || async {
-        svc.sim.stats().requests.get(&Endpoint::Issue).copied().unwrap_or(0) >= 3
-    })
+    svc.wait_until(
+        Duration::from_secs(30),
+        "three issuing attempts were made",
+        || async {
+            svc.sim
+                .stats()
+                .requests
+                .get(&Endpoint::Issue)
+                .copied()
+                .unwrap_or(0)
+                >= 3
+        },
+    )
     .await;
     let answer = loop {
         let a = svc.render(7).await;
@@ -218,10 +297,16 @@ async fn pok_failures_are_retried_then_shown_as_a_delay_with_a_reference() {
     assert_eq!(answer["status"], 503, "{answer}");
     let page = answer["body"].as_str().unwrap();
     assert!(page.to_lowercase().contains("reference"), "{page}");
-    assert!(!page.contains("503 Service Unavailable") && !page.contains("POK call failed"), "no internal error text");
+    assert!(
+        !page.contains("503 Service Unavailable") && !page.contains("POK call failed"),
+        "no internal error text"
+    );
     // No fourth attempt: the limit holds.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(svc.sim.stats().requests.get(&Endpoint::Issue).copied(), Some(3));
+    assert_eq!(
+        svc.sim.stats().requests.get(&Endpoint::Issue).copied(),
+        Some(3)
+    );
     assert_eq!(svc.sim.stats().credentials_created, 0);
 }
 
@@ -230,9 +315,22 @@ async fn callers_without_the_secret_and_bad_bodies_get_clear_4xx() {
     let svc = Service::start(SimConfig::default(), &[]).await;
     let url = format!("{}/v1/filters/certificate-creation-requested", svc.base);
 
-    let anonymous = svc.http.post(&url).json(&creation(1, "A B")).send().await.unwrap();
+    let anonymous = svc
+        .http
+        .post(&url)
+        .json(&creation(1, "A B"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(anonymous.status(), 401);
-    let wrong = svc.http.post(&url).bearer_auth("nope").json(&creation(1, "A B")).send().await.unwrap();
+    let wrong = svc
+        .http
+        .post(&url)
+        .bearer_auth("nope")
+        .json(&creation(1, "A B"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), 401);
 
     let malformed = svc
@@ -245,11 +343,16 @@ async fn callers_without_the_secret_and_bad_bodies_get_clear_4xx() {
         .await
         .unwrap();
     assert_eq!(malformed.status(), 400);
-    assert_eq!(malformed.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        malformed.headers()["content-type"],
+        "application/problem+json"
+    );
 
     let mut bad_key = creation(1, "A B");
     bad_key["course"]["key"] = json!("not a course");
-    let invalid = svc.post("/v1/filters/certificate-creation-requested", &bad_key).await;
+    let invalid = svc
+        .post("/v1/filters/certificate-creation-requested", &bad_key)
+        .await;
     assert_eq!(invalid.status(), 422);
     let problem: Value = invalid.json().await.unwrap();
     assert_eq!(problem["field"], "course.key", "{problem}");
@@ -271,12 +374,23 @@ async fn callers_without_the_secret_and_bad_bodies_get_clear_4xx() {
 async fn a_hostile_name_is_escaped_and_never_logged() {
     let svc = Service::start(SimConfig::default(), &[]).await;
     svc.create(9, "<script>alert(1)</script> Mallory").await;
-    let page = svc.wait_emitted(9).await["body"].as_str().unwrap().replace("&#x2f;", "/");
+    let page = svc.wait_emitted(9).await["body"]
+        .as_str()
+        .unwrap()
+        .replace("&#x2f;", "/");
     assert!(!page.contains("<script>alert(1)"), "raw script in the page");
-    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "escaped name shown");
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "escaped name shown"
+    );
     let logs = svc.logs();
     assert!(!logs.is_empty());
-    for secret in ["learner9@example.org", "Mallory", SECRET, pok_sim::fixtures::API_KEY] {
+    for secret in [
+        "learner9@example.org",
+        "Mallory",
+        SECRET,
+        pok_sim::fixtures::API_KEY,
+    ] {
         assert!(!logs.contains(secret), "{secret} leaked into the logs");
     }
 }
@@ -293,7 +407,10 @@ async fn sigterm_stops_the_service_cleanly() {
         if let Some(status) = svc.child.try_wait().unwrap() {
             break status;
         }
-        assert!(start.elapsed() < Duration::from_secs(15), "still running after SIGTERM");
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "still running after SIGTERM"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(status.success(), "{status:?}");

@@ -1,6 +1,8 @@
 //! The worker against the domain's in-memory fakes: it issues every queued certificate exactly
 //! once with several jobs at a time, and it stops cleanly when told to.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is a failure.
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,7 +63,11 @@ async fn every_queued_certificate_is_issued_exactly_once() {
     let (stop, stopped) = watch::channel(false);
     let worker = tokio::spawn(run(service.clone(), config(), stopped));
     for _ in 0..500 {
-        if store.all_certificates().iter().all(|c| c.state() == StateKind::Emitted) {
+        if store
+            .all_certificates()
+            .iter()
+            .all(|c| c.state() == StateKind::Emitted)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -74,7 +80,11 @@ async fn every_queued_certificate_is_issued_exactly_once() {
     let certs = store.all_certificates();
     assert_eq!(certs.len(), 40);
     assert!(certs.iter().all(|c| c.state() == StateKind::Emitted));
-    assert_eq!(pok.count(PokCall::Issue), 40, "one POK call per certificate");
+    assert_eq!(
+        pok.count(PokCall::Issue),
+        40,
+        "one POK call per certificate"
+    );
     assert!(store.all_jobs().is_empty(), "no job left behind");
 }
 
