@@ -22,6 +22,8 @@
 
 pub mod binding;
 pub mod error;
+#[cfg(any(test, feature = "mocks"))]
+pub mod fakes;
 pub mod filters;
 pub mod issuing;
 pub mod lifecycle;
