@@ -563,7 +563,14 @@ impl Certificate {
     /// An administrator sends the certificate back to the queue: after a permanent failure was
     /// fixed, after retries ran out, or after checking at POK that a doubtful attempt created
     /// nothing.
+    ///
+    /// Refused while an automatic retry is still scheduled: that attempt's job is already in
+    /// the queue, and a second job for the same certificate could find the first one's attempt
+    /// in flight and take it for an interrupted one.
     pub fn retry(&mut self, now: DateTime<Utc>, actor: Actor) -> Result<CertificateEvent> {
+        if self.state() == StateKind::Failed && self.lifecycle.next_attempt_at.is_some() {
+            return Err(self.refuse("retry by hand (an automatic retry is already scheduled)"));
+        }
         match self.state() {
             StateKind::Failed | StateKind::NeedsReview => {
                 self.lifecycle.next_attempt_at = None;
@@ -905,7 +912,7 @@ mod tests {
             (Issuing, false, false, false),
             (Processing, false, true, true),
             (Emitted, false, true, true),
-            (Failed, true, true, true),
+            (Failed, false, true, true), // an automatic retry is scheduled
             (NeedsReview, true, true, true),
             (Rejected, false, true, true),
             (Revoked, false, false, true),
@@ -931,6 +938,22 @@ mod tests {
                 "supersede {state}"
             );
         }
+    }
+
+    #[test]
+    fn a_failed_certificate_can_be_retried_by_hand_once_automatic_retries_stopped() {
+        let mut c = in_state(StateKind::Issuing);
+        c.attempt_failed(
+            &GatewayError::permanent("400"),
+            &RetryPolicy::default(),
+            t0(),
+        )
+        .unwrap();
+        let e = c.retry(t0(), Actor::Admin("root".into())).unwrap();
+        assert_eq!(
+            (e.from, e.to),
+            (Some(StateKind::Failed), StateKind::Requested)
+        );
     }
 
     #[test]

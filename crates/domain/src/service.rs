@@ -394,14 +394,21 @@ impl CertificateService {
             });
         };
         let status = self.pok.credential(&cred).await?;
-        let mut event = match cert.state() {
+        let was = cert.state();
+        let mut event = match was {
             StateKind::NeedsReview => {
                 cert.accepted(cred, &status.state, status.view_url, self.clock.now())?
             }
             _ => cert.observe(&status.state, status.view_url, self.clock.now())?,
         };
         event.actor = actor;
-        let next = self.follow_up_poll(&cert, 0);
+        // A processing certificate already has its poll queued; only one leaving needs-review
+        // (which has no job) starts polling.
+        let next = if was == StateKind::NeedsReview {
+            self.follow_up_poll(&cert, 0)
+        } else {
+            None
+        };
         self.save(&mut cert, vec![event], None, next).await?;
         Ok(cert)
     }
@@ -936,9 +943,34 @@ mod tests {
     }
 
     #[test]
+    fn an_admin_refresh_of_a_processing_certificate_queues_no_second_poll() {
+        let mut m = Mocks::new();
+        let cert = in_state(StateKind::Processing);
+        let id = cert.id;
+        m.certs
+            .expect_get()
+            .returning(move |_| Ok(Some(cert.clone())));
+        m.pok
+            .expect_credential()
+            .returning(|_| Ok(status("processing")));
+        m.certs
+            .expect_save()
+            .withf(|ch| ch.enqueue.is_none())
+            .times(1)
+            .returning(|_| Ok(()));
+        block_on(m.service().refresh(id, Actor::Admin("root".into()))).unwrap();
+    }
+
+    #[test]
     fn retry_queues_a_failed_certificate_again() {
         let mut m = Mocks::new();
-        let cert = in_state(StateKind::Failed);
+        let mut cert = in_state(StateKind::Issuing);
+        cert.attempt_failed(
+            &GatewayError::permanent("400"),
+            &crate::retry::RetryPolicy::default(),
+            t0(),
+        )
+        .unwrap();
         let id = cert.id;
         m.certs
             .expect_get()
