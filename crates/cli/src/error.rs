@@ -23,7 +23,9 @@ impl CliError {
     /// 2 for what the user can fix in the command line or settings, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Usage(_) | Self::Settings(_) | Self::Domain(pok_domain::Error::Invalid { .. }) => 2,
+            Self::Usage(_)
+            | Self::Settings(_)
+            | Self::Domain(pok_domain::Error::Invalid { .. }) => 2,
             _ => 1,
         }
     }

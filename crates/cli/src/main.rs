@@ -6,11 +6,13 @@
 //!   `CertificateService`. The only module that knows every adapter.
 //! - [`commands`]: one module per command; each parses its arguments and calls the domain's
 //!   use cases through the wired service. No business rule lives here.
+//! - [`output`]: tables, JSON and CSV on stdout; confirmations and progress on the terminal.
 //!
 //! Exit codes: 0 on success, 1 on a failure, 2 on a usage error (bad arguments or settings).
 
 mod commands;
 mod error;
+mod output;
 mod settings;
 mod wiring;
 
@@ -25,12 +27,27 @@ use clap::Parser;
 /// filters; the admin commands manage course templates and certificates. Settings come from
 /// openedx-pok.toml (or --config) and the environment: POK_API_URL, POK_API_KEY,
 /// POK_TEMPLATE_ID, POK_TIMEOUT, DATABASE_URL and OPENEDX_POK_* (see the README).
+///
+/// Admin commands print a table for people by default and JSON or CSV with --format. Exit
+/// status: 0 on success, 1 on a failure (POK or the database failed, a rule refused the
+/// action), 2 on a usage error (bad arguments, a malformed course key, a bad CSV line, a
+/// wrong setting). Bad input changes nothing. RUST_LOG=info shows what happens underneath.
 #[derive(Debug, Parser)]
 #[command(name = "openedx-pok", version, propagate_version = true)]
 struct Cli {
     /// A TOML settings file (default: ./openedx-pok.toml when it exists).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+
+    /// Output format of admin commands: table (default, for people), json or csv (for
+    /// scripts).
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    format: Option<output::Format>,
+
+    /// Your name in certificate histories (default: $USER, else "admin"). A name, never an
+    /// e-mail address: histories are shown to other administrators.
+    #[arg(long, global = true, value_name = "NAME", value_parser = commands::parse_actor)]
+    actor: Option<String>,
 
     #[command(subcommand)]
     command: commands::Command,
@@ -48,7 +65,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(commands::run(cli.command, cli.config.as_deref())) {
+    let globals = commands::Globals {
+        config: cli.config,
+        format: cli.format,
+        actor: cli.actor,
+    };
+    match runtime.block_on(commands::run(cli.command, globals)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

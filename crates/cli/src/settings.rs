@@ -31,6 +31,9 @@ const PLAIN_ENV: &[&str] = &[
     "DATABASE_URL",
 ];
 
+/// The prefix of our own environment variables.
+const OWN_PREFIX: &str = "OPENEDX_POK_";
+
 /// Our own keys, read from `OPENEDX_POK_<KEY>`; other `OPENEDX_POK_*` variables (the LMS
 /// package's, say) are not ours to refuse.
 const OWN_KEYS: &[&str] = &[
@@ -180,7 +183,9 @@ pub struct Loaded {
 
 impl std::fmt::Debug for Loaded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Loaded").field("settings", &self.settings).finish_non_exhaustive()
+        f.debug_struct("Loaded")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
     }
 }
 
@@ -203,7 +208,7 @@ pub fn load(config: Option<&Path>) -> Result<Loaded, SettingsError> {
     let figment = Figment::new()
         .merge(file)
         .merge(Env::raw().only(PLAIN_ENV))
-        .merge(Env::prefixed("OPENEDX_POK_").only(OWN_KEYS));
+        .merge(Env::prefixed(OWN_PREFIX).only(OWN_KEYS));
     let settings: Settings = figment.extract().map_err(Box::new)?;
     let loaded = Loaded { settings, figment };
     loaded.issuing()?;
@@ -217,11 +222,17 @@ impl Loaded {
     pub fn source_of(&self, key: &str) -> String {
         self.figment.find_metadata(key).map_or_else(
             || "the default".to_owned(),
-            |m| match &m.source {
-                Some(figment::Source::File(p)) => format!("{} {}", m.name, p.display()),
-                _ => {
+            |m| {
+                if let Some(figment::Source::File(p)) = &m.source {
+                    format!("{} {}", m.name, p.display())
+                } else {
                     let shown = m.interpolate(&figment::Profile::Default, &[key]);
-                    format!("{} `{shown}`", m.name)
+                    // figment names prefixed variables without their prefix.
+                    if m.name.contains(&format!("`{OWN_PREFIX}`")) {
+                        format!("environment variable `{OWN_PREFIX}{shown}`")
+                    } else {
+                        format!("{} `{shown}`", m.name)
+                    }
                 }
             },
         )
@@ -298,20 +309,28 @@ impl Loaded {
 }
 
 #[cfg(test)]
+// figment::Jail's closures must return figment's own (large) error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 
     #[test]
     fn the_environment_overrides_the_file_and_the_file_overrides_defaults() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("openedx-pok.toml", "pok_timeout = 12\nplatform_name = \"Campus\"\n")?;
+            jail.create_file(
+                "openedx-pok.toml",
+                "pok_timeout = 12\nplatform_name = \"Campus\"\n",
+            )?;
             jail.set_env("POK_TIMEOUT", "7");
             jail.set_env("OPENEDX_POK_LISTEN", "0.0.0.0:9000");
             let l = load(None).map_err(|e| e.to_string())?;
             assert_eq!(l.settings.pok_timeout, 7);
             assert_eq!(l.settings.platform_name, "Campus");
             assert_eq!(l.settings.listen, "0.0.0.0:9000");
-            assert_eq!(l.settings.database_url, pok_persistence::DEFAULT_DATABASE_URL);
+            assert_eq!(
+                l.settings.database_url,
+                pok_persistence::DEFAULT_DATABASE_URL
+            );
             Ok(())
         });
     }
@@ -321,7 +340,10 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("POK_TIMEOUT", "soon");
             let err = load(None).unwrap_err().to_string();
-            assert!(err.contains("pok_timeout") || err.contains("POK_TIMEOUT"), "{err}");
+            assert!(
+                err.contains("pok_timeout") || err.contains("POK_TIMEOUT"),
+                "{err}"
+            );
             Ok(())
         });
         figment::Jail::expect_with(|jail| {
@@ -334,7 +356,10 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.create_file("site.toml", "pok_template_id = \"has space\"\n")?;
             let err = load(Some(Path::new("site.toml"))).unwrap_err().to_string();
-            assert!(err.contains("pok_template_id") && err.contains("site.toml"), "{err}");
+            assert!(
+                err.contains("pok_template_id") && err.contains("site.toml"),
+                "{err}"
+            );
             Ok(())
         });
     }
@@ -347,7 +372,9 @@ mod tests {
             assert!(err.contains("pok_api_ur"), "{err}");
             Ok(())
         });
-        let err = load(Some(Path::new("/nonexistent/x.toml"))).unwrap_err().to_string();
+        let err = load(Some(Path::new("/nonexistent/x.toml")))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no such file"), "{err}");
     }
 

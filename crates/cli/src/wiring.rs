@@ -9,13 +9,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use pok_client::{PokClient, PokClientConfig};
 use pok_domain::CertificateService;
-use pok_domain::ports::{
-    CredentialStatus, Organization, PageSummary, PokGateway, PreviewRequest, SystemClock,
-    Template, TemplateSummary,
-};
-use pok_domain::issuing::IssueRequest;
-use pok_domain::values::{CredentialId, TemplateId};
 use pok_domain::GatewayError;
+use pok_domain::issuing::IssueRequest;
+use pok_domain::ports::{
+    CredentialStatus, Organization, PageSummary, PokGateway, PreviewRequest, SystemClock, Template,
+    TemplateSummary,
+};
+use pok_domain::values::{CredentialId, TemplateId};
 use pok_http::{MeteredGateway, Metrics, Readiness};
 use pok_persistence::Database;
 use pok_sim::{RunningSim, SimConfig, Simulator};
@@ -37,6 +37,8 @@ pub struct Wired {
 }
 
 /// Where POK calls go.
+// Built once per process: boxing the simulator's settings would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum PokTarget {
     /// `POK_API_URL` with `POK_API_KEY`; without a key, every POK call fails with a message
     /// saying so (commands that do not call POK still work).
@@ -47,12 +49,34 @@ pub enum PokTarget {
 
 /// Opens the database and applies pending migrations.
 pub async fn database(loaded: &Loaded) -> Result<Database, CliError> {
-    let s = &loaded.settings;
-    let db = Database::connect(&s.database_url, s.database_pool_size.max(1))
-        .await
-        .map_err(|e| CliError::failed(format!("database ({}): {e}", loaded.source_of("database_url"))))?;
+    let db = connect(loaded).await?;
     db.migrate().await.map_err(CliError::failed)?;
     Ok(db)
+}
+
+/// Opens the database without migrating it (`migrate --status` and `doctor` only look).
+pub async fn connect(loaded: &Loaded) -> Result<Database, CliError> {
+    let s = &loaded.settings;
+    Database::connect(&s.database_url, s.database_pool_size.max(1))
+        .await
+        .map_err(|e| {
+            CliError::failed(format!(
+                "database ({}): {e}",
+                loaded.source_of("database_url")
+            ))
+        })
+}
+
+/// The configured POK gateway alone, for commands that only talk to POK (`templates remote`,
+/// `pages remote`, `credits`, `doctor`) and need no database.
+pub fn gateway(loaded: &Loaded, metrics: &Metrics) -> Result<Arc<dyn PokGateway>, CliError> {
+    Ok(match &loaded.settings.pok_api_key {
+        Some(key) if !key.expose_secret().trim().is_empty() => {
+            let client = client(loaded, key.clone(), None)?;
+            Arc::new(MeteredGateway::new(client, metrics.clone()))
+        }
+        _ => Arc::new(NoPokKey),
+    })
 }
 
 /// Wires the service.
@@ -67,15 +91,12 @@ pub async fn wire(loaded: &Loaded, target: PokTarget) -> Result<Wired, CliError>
             let url = sim.base_url().parse().map_err(CliError::failed)?;
             let key = SecretString::from(sim.api_key().to_owned());
             let client = client(loaded, key, Some(url))?;
-            (Arc::new(MeteredGateway::new(client, metrics.clone())), Some(sim))
+            (
+                Arc::new(MeteredGateway::new(client, metrics.clone())),
+                Some(sim),
+            )
         }
-        PokTarget::Configured => match &loaded.settings.pok_api_key {
-            Some(key) if !key.expose_secret().trim().is_empty() => {
-                let client = client(loaded, key.clone(), None)?;
-                (Arc::new(MeteredGateway::new(client, metrics.clone())), None)
-            }
-            _ => (Arc::new(NoPokKey), None),
-        },
+        PokTarget::Configured => (gateway(loaded, &metrics)?, None),
     };
     let store = Arc::new(database.clone());
     let service = CertificateService::new(

@@ -52,7 +52,9 @@ const DEMO_COURSE: &str = "course-v1:edX+DemoX+Demo_Course";
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = if format == "json" {
         builder.json().try_init()
     } else {
@@ -75,17 +77,18 @@ pub async fn serve(loaded: Loaded, args: ServeArgs) -> Result<(), CliError> {
                 .into(),
         ));
     }
-    let Some(secret) = s.secret.clone().filter(|x| !x.expose_secret().trim().is_empty()) else {
+    let Some(secret) = s
+        .secret
+        .clone()
+        .filter(|x| !x.expose_secret().trim().is_empty())
+    else {
         return Err(CliError::Usage(
             "OPENEDX_POK_SECRET is not set: the LMS steps send it as a bearer token, so the \
              filter endpoints need it (any long random string, the same on both sides)."
                 .into(),
         ));
     };
-    let listen: SocketAddr = s
-        .listen
-        .parse()
-        .map_err(|e| loaded.invalid("listen", e))?;
+    let listen: SocketAddr = s.listen.parse().map_err(|e| loaded.invalid("listen", e))?;
     let target = if simulator {
         PokTarget::Simulator(SimConfig::default())
     } else {
@@ -124,7 +127,10 @@ pub async fn demo(mut loaded: Loaded, args: DemoArgs) -> Result<(), CliError> {
     println!("  service:   {base}");
     println!("  simulator: {sim_url}");
     println!("  database:  {}", args.database);
-    println!("  course {DEMO_COURSE} is linked to the simulator's template {}", pok_sim::fixtures::TEMPLATE_SIMPLE);
+    println!(
+        "  course {DEMO_COURSE} is linked to the simulator's template {}",
+        pok_sim::fixtures::TEMPLATE_SIMPLE
+    );
     println!();
     println!("Ask for a certificate as the LMS would:");
     println!(
@@ -135,17 +141,29 @@ pub async fn demo(mut loaded: Loaded, args: DemoArgs) -> Result<(), CliError> {
         secret = args.secret
     );
     println!("then open {base}/certificates/<certificate_id from the answer>");
-    println!("Admin commands against this demo: DATABASE_URL={} POK_API_URL={sim_url} POK_API_KEY={} openedx-pok certificates list", args.database, pok_sim::fixtures::API_KEY);
+    println!(
+        "Admin commands against this demo: DATABASE_URL={} POK_API_URL={sim_url} POK_API_KEY={} openedx-pok certificates list",
+        args.database,
+        pok_sim::fixtures::API_KEY
+    );
     println!("Stop with Ctrl-C.");
     run(&loaded, wired, args.listen, SecretString::from(args.secret)).await
 }
 
 /// Serves HTTP and runs the worker until Ctrl-C or SIGTERM, then shuts both down cleanly.
-async fn run(loaded: &Loaded, wired: Wired, listen: SocketAddr, secret: SecretString) -> Result<(), CliError> {
+async fn run(
+    loaded: &Loaded,
+    wired: Wired,
+    listen: SocketAddr,
+    secret: SecretString,
+) -> Result<(), CliError> {
     let s = &loaded.settings;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| CliError::failed(format!("cannot listen on {listen} ({}): {e}", loaded.source_of("listen"))))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        CliError::failed(format!(
+            "cannot listen on {listen} ({}): {e}",
+            loaded.source_of("listen")
+        ))
+    })?;
     let local = listener.local_addr()?;
     let public_url = if s.public_url.trim().is_empty() {
         format!("http://{local}")
@@ -165,7 +183,9 @@ async fn run(loaded: &Loaded, wired: Wired, listen: SocketAddr, secret: SecretSt
     .map_err(|e| CliError::Usage(format!("settings: {e}")))?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker = s.worker_enabled.then(|| {
-        let (timeout, _) = loaded.pok_timeouts().unwrap_or((Duration::from_secs(30), Duration::from_secs(5)));
+        let (timeout, _) = loaded
+            .pok_timeouts()
+            .unwrap_or((Duration::from_secs(30), Duration::from_secs(5)));
         let config = WorkerConfig {
             id: format!("{}-{}", hostname(), std::process::id()),
             concurrency: s.worker_concurrency.max(1),
@@ -174,7 +194,11 @@ async fn run(loaded: &Loaded, wired: Wired, listen: SocketAddr, secret: SecretSt
             idle_poll: Duration::from_millis(s.worker_idle_ms.max(10)),
             ..WorkerConfig::default()
         };
-        tokio::spawn(pok_worker::run(wired.service.clone(), config, stop_rx.clone()))
+        tokio::spawn(pok_worker::run(
+            wired.service.clone(),
+            config,
+            stop_rx.clone(),
+        ))
     });
     tracing::info!(%local, backend = wired.database.backend_name(), "service listening");
     let mut http_stop = stop_rx.clone();
