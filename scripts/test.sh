@@ -12,6 +12,7 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --all-features --no-fail-fast "$@"
 fi
+bash scripts/fuzz.sh # the OpenAPI document fuzzed by schemathesis against the binary built above
 
 # The Open edX package's end-to-end tests start the binary built above.
 if [ -x integrations/openedx/run-tests.sh ] || [ -f integrations/openedx/run-tests.sh ]; then

@@ -46,6 +46,7 @@ pub(crate) fn endpoint_name(path: &str) -> &'static str {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LearnerBody {
     /// The LMS user id (a positive integer).
+    #[schema(minimum = 1)]
     pub id: i64,
     /// `user.username`.
     #[serde(default)]
@@ -85,6 +86,10 @@ pub struct SignatoryBody {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CourseBody {
     /// `course-v1:Org+Course+Run` or `Org/Course/Run`.
+    #[schema(
+        pattern = r"^(course-v1:[A-Za-z0-9._~%-]+\+[A-Za-z0-9._~%-]+\+[A-Za-z0-9._~%-]+|[A-Za-z0-9._~%-]+/[A-Za-z0-9._~%-]+/[A-Za-z0-9._~%-]+)$",
+        max_length = 255
+    )]
     pub key: String,
     /// The course's display name.
     #[serde(default)]
@@ -104,6 +109,7 @@ pub enum GradeBody {
     Detailed {
         /// A fraction from 0 to 1 (despite its name).
         #[serde(default)]
+        #[schema(minimum = 0, maximum = 1)]
         percent: Option<f64>,
         /// Whether the learner passed.
         #[serde(default)]
@@ -129,7 +135,8 @@ pub struct CreationBody {
     pub user: LearnerBody,
     /// The course.
     pub course: CourseBody,
-    /// The enrolment mode (`honor`, `verified`, ...).
+    /// The enrolment mode (`honor`, `verified`, ...): letters, digits, `-` and `_`.
+    #[schema(pattern = r"^[A-Za-z0-9_-]{1,100}$")]
     pub mode: String,
     /// The certificate status the LMS is about to create (`downloadable`, ...).
     pub status: String,
@@ -150,9 +157,14 @@ pub struct CreationBody {
 /// `CertificateRenderStarted`. Required: `course_key`, `user_id`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RenderBody {
-    /// The course.
+    /// The course: `course-v1:Org+Course+Run` or `Org/Course/Run`.
+    #[schema(
+        pattern = r"^(course-v1:[A-Za-z0-9._~%-]+\+[A-Za-z0-9._~%-]+\+[A-Za-z0-9._~%-]+|[A-Za-z0-9._~%-]+/[A-Za-z0-9._~%-]+/[A-Za-z0-9._~%-]+)$",
+        max_length = 255
+    )]
     pub course_key: String,
     /// The certificate's owner (`accomplishment_user_id`), not the visitor.
+    #[schema(minimum = 1)]
     pub user_id: i64,
     /// The LMS's own certificate verify id; accepted for the logs of the LMS, not used.
     #[serde(default)]
