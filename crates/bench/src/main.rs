@@ -1,401 +1,257 @@
-//! `pok-bench`: measures what the LMS feels, and prints it.
+//! `pok-bench`: measures what the LMS and an operator feel, and prints it beside the targets
+//! of issue 8 (`docs/performance.md` records a run with the machine and the command).
 //!
 //! # Layout
-//! - creation: the creation filter's latency (p50, p99) and throughput at several numbers of
-//!   concurrent callers, with the POK simulator answering at once and after 2 s, beside a
-//!   "synchronous" route that calls POK while the caller waits (what the existing Python plugin
-//!   does inside the LMS).
-//! - render: requests per second of the render filter for an emitted certificate, beside a bare
-//!   axum "hello" route served the same way, in the same run.
+//! - `creation`: the creation filter's latency (p50, p99) and throughput at 1, 10 and 100
+//!   concurrent callers, POK answering at once and after 2 s, beside a synchronous baseline
+//!   route that calls `PokGateway::issue` while the caller waits (what the existing Python
+//!   plugin does inside the LMS request).
+//! - `render`: the render filter and the public page of an emitted certificate beside a bare
+//!   axum route, then the same work without TCP, the use cases alone and single storage reads,
+//!   to show where the time goes; `sqlite_limit` checks one cost the profile found.
+//! - `backfill`: 10,000 learners against the simulator's rate limit, through the real
+//!   `openedx-pok certificates backfill --issue-now` (or the worker in this process): achieved
+//!   rate as a share of the limit, and duplicates.
+//! - `memory`: resident memory of the real `openedx-pok serve` process under 200 concurrent
+//!   keep-alive connections.
+//! - `support`: load generators, the simulator with its log of issuing calls, the in-process
+//!   service, and the verdicts.
 //!
-//! Everything runs in this one process (service, worker, simulator and load), on a temporary
-//! SQLite file unless `--database` says otherwise, so the numbers compare with each other;
-//! `docs/performance.md` records them with the machine and the command.
+//! The creation and render benchmarks run the service in this process (on a temporary SQLite
+//! file unless `--database` says otherwise), so their numbers compare with each other; the
+//! back-fill and memory benchmarks run the release binary next to this one as a subprocess.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+mod backfill;
+mod creation;
+mod memory;
+mod render;
+mod sqlite_limit;
+mod support;
+
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::routing::get;
-use clap::Parser;
-use pok_client::{PokClient, PokClientConfig};
-use pok_domain::CertificateService;
-use pok_domain::filters::IssuingSettings;
-use pok_domain::ports::{PokGateway, SystemClock};
-use pok_domain::values::TemplateId;
-use pok_http::{AlwaysReady, AppState, HttpSettings, MeteredGateway, Metrics};
-use pok_persistence::Database;
-use pok_sim::{Faults, RunningSim, SimConfig, Simulator};
-use pok_worker::WorkerConfig;
-use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use clap::{Parser, ValueEnum};
 
-const SECRET: &str = "bench-secret";
-const COURSE: &str = "course-v1:Bench+B101+2026";
+use crate::support::{Res, ServiceOpts, Verdicts};
 
-/// Measures the service against the POK simulator.
+/// A benchmark to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Which {
+    /// Creation filter latency and throughput beside the synchronous baseline.
+    Creation,
+    /// Render of an emitted certificate beside a bare axum route, with a breakdown.
+    Render,
+    /// Back-fill against POK's rate limit.
+    Backfill,
+    /// Resident memory of `openedx-pok serve` under many connections.
+    Memory,
+    /// All of the above, in that order.
+    All,
+}
+
+/// Measures the service against the POK simulator and prints the numbers beside the targets.
 #[derive(Debug, Parser)]
 #[command(name = "pok-bench")]
+#[allow(clippy::struct_field_names)]
 struct Args {
-    /// Creation requests per (latency, concurrency) pair.
-    #[arg(long, default_value_t = 500)]
+    /// Which benchmarks to run.
+    #[arg(value_enum, default_values_t = [Which::All])]
+    which: Vec<Which>,
+
+    /// Creation: requests to the service per (latency, callers).
+    #[arg(long, default_value_t = 1000)]
     requests: usize,
-    /// Concurrent callers, comma separated.
+    /// Creation: concurrent callers, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "1,10,100")]
     concurrency: Vec<usize>,
-    /// POK latencies to simulate, in milliseconds, comma separated.
+    /// Creation: POK latencies in milliseconds, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "0,2000")]
     pok_latency_ms: Vec<u64>,
-    /// Requests of the synchronous baseline per concurrency (it waits for POK each time).
-    #[arg(long, default_value_t = 100)]
-    sync_requests: usize,
-    /// Seconds of load for each render measurement.
+    /// Creation: synchronous baseline requests per caller (each waits for POK).
+    #[arg(long, default_value_t = 10)]
+    sync_rounds: usize,
+    /// Creation: open-loop arrival rates (requests per second), comma separated; empty for
+    /// none.
+    #[arg(long, value_delimiter = ',', default_value = "20,200")]
+    open_rates: Vec<f64>,
+    /// Creation: seconds of each open-loop measurement.
+    #[arg(long, default_value_t = 10)]
+    open_seconds: u64,
+
+    /// Render: seconds of each measurement.
     #[arg(long, default_value_t = 5)]
     render_seconds: u64,
-    /// Concurrent callers for the render measurement.
+    /// Render: concurrent callers.
     #[arg(long, default_value_t = 32)]
     render_concurrency: usize,
-    /// The database (default: a temporary SQLite file).
+    /// Render: other certificates stored before measuring.
+    #[arg(long, default_value_t = 2000)]
+    render_rows: usize,
+
+    /// Back-fill: learners.
+    #[arg(long, default_value_t = 10_000)]
+    learners: usize,
+    /// Back-fill: the simulator's rate limit, in calls per second.
+    #[arg(long, default_value_t = 50)]
+    rate_limit: u32,
+    /// Back-fill: the worker's concurrency (default: enough calls in flight to fill the
+    /// limit at the simulated latency, rate limit x latency).
+    #[arg(long)]
+    backfill_worker_concurrency: Option<usize>,
+    /// Back-fill: drive the real CLI, the worker in this process, or pick (auto).
+    #[arg(long, value_enum, default_value_t = backfill::Mode::Auto)]
+    backfill_mode: backfill::Mode,
+
+    /// Memory: concurrent keep-alive connections.
+    #[arg(long, default_value_t = 200)]
+    connections: usize,
+    /// Memory: seconds of load.
+    #[arg(long, default_value_t = 30)]
+    memory_seconds: u64,
+    /// Memory: an extra environment variable for `openedx-pok serve`, KEY=VALUE (repeat), e.g.
+    /// MALLOC_ARENA_MAX=2 or OPENEDX_POK_DATABASE_POOL_SIZE=4.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_env)]
+    serve_env: Vec<(String, String)>,
+
+    /// POK latency of the render, back-fill and memory benchmarks, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    latency_ms: u64,
+    /// The `openedx-pok` binary (default: next to this one, e.g. target/release/).
+    #[arg(long)]
+    binary: Option<PathBuf>,
+    /// In-process service: database connections (the service's default is 8).
+    #[arg(long, default_value_t = 8)]
+    pool_size: u32,
+    /// In-process service: jobs the worker runs at once (the service's default is 8); 0 runs
+    /// no worker (to see what the worker's writes cost the filters).
+    #[arg(long, default_value_t = 8)]
+    worker_concurrency: usize,
+    /// In-process service: the database (default: a temporary SQLite file per benchmark).
     #[arg(long)]
     database: Option<String>,
 }
 
-/// One service under test: router on a port, worker running, simulator behind it.
-struct Bench {
-    base: String,
-    sim: RunningSim,
-    gateway: Arc<dyn PokGateway>,
-    stop: watch::Sender<bool>,
-    _dir: tempfile::TempDir,
-}
-
-async fn start(args: &Args, latency_ms: u64) -> Result<Bench, Box<dyn std::error::Error>> {
-    let sim = Simulator::start(SimConfig {
-        faults: Faults {
-            latency_ms,
-            ..Faults::default()
-        },
-        emit_after_polls: Some(0),
-        ..SimConfig::default()
-    })
-    .await?;
-    let dir = tempfile::tempdir()?;
-    let url = args
-        .database
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.sqlite3").display()));
-    let db = Database::connect(&url, 16).await?;
-    db.migrate().await?;
-    let metrics = Metrics::new();
-    let client = PokClient::new(
-        PokClientConfig::new(sim.api_key().to_owned().into())
-            .with_base_url(sim.base_url().parse::<url::Url>()?),
-    )?;
-    let gateway: Arc<dyn PokGateway> = Arc::new(MeteredGateway::new(client, metrics.clone()));
-    let store = Arc::new(db);
-    let service = CertificateService::new(
-        store.clone(),
-        store.clone(),
-        store,
-        gateway.clone(),
-        Arc::new(SystemClock),
-        IssuingSettings {
-            default_template: Some(TemplateId::parse(pok_sim::fixtures::TEMPLATE_SIMPLE)?),
-            ..IssuingSettings::default()
-        },
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let state = AppState::new(
-        service.clone(),
-        HttpSettings::new(SECRET.to_owned().into(), format!("http://{addr}")),
-        Arc::new(AlwaysReady),
-        metrics,
-    )?;
-    let (stop, stopped) = watch::channel(false);
-    let mut http_stop = stopped.clone();
-    tokio::spawn(pok_http::serve(
-        listener,
-        pok_http::router(state),
-        async move {
-            let _ = http_stop.wait_for(|s| *s).await;
-        },
-    ));
-    tokio::spawn(pok_worker::run(
-        service,
-        WorkerConfig {
-            concurrency: 64,
-            idle_poll: Duration::from_millis(50),
-            ..WorkerConfig::default()
-        },
-        stopped,
-    ));
-    Ok(Bench {
-        base: format!("http://{addr}"),
-        sim,
-        gateway,
-        stop,
-        _dir: dir,
-    })
-}
-
-fn creation(user: usize) -> Value {
-    json!({
-        "user": {"id": user, "username": format!("u{user}"), "email": format!("u{user}@example.org"), "full_name": "Ada Lovelace"},
-        "course": {"key": COURSE, "title": "Benchmarking"},
-        "mode": "verified",
-        "status": "downloadable",
-    })
-}
-
-/// Sends `n` requests made by `make` with `concurrency` callers; returns each latency.
-async fn load<F, Fut>(n: usize, concurrency: usize, make: F) -> (Vec<Duration>, Duration)
-where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = bool> + Send,
-{
-    let make = Arc::new(make);
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency.max(1) {
-        let make = make.clone();
-        let next = next.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= n {
-                    break lat;
-                }
-                let t = Instant::now();
-                let ok = make(i).await;
-                assert!(ok, "request {i} failed");
-                lat.push(t.elapsed());
-            }
-        }));
+impl Args {
+    fn wants(&self, w: Which) -> bool {
+        self.which.contains(&Which::All) || self.which.contains(&w)
     }
-    let mut all = Vec::with_capacity(n);
-    for t in tasks {
-        if let Ok(lat) = t.await {
-            all.extend(lat);
+
+    fn binary(&self) -> Res<PathBuf> {
+        if let Some(b) = &self.binary {
+            return Ok(b.clone());
+        }
+        let me = std::env::current_exe()?;
+        Ok(me.with_file_name(format!("openedx-pok{}", std::env::consts::EXE_SUFFIX)))
+    }
+
+    fn service(&self) -> ServiceOpts {
+        ServiceOpts {
+            database: self.database.clone(),
+            pool_size: self.pool_size,
+            worker_concurrency: self.worker_concurrency,
         }
     }
-    (all, start.elapsed())
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss
-    )]
-    let idx = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[idx]
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("expected KEY=VALUE (got {s:?})"))
 }
 
-fn report(label: &str, mut lat: Vec<Duration>, wall: Duration) {
-    lat.sort();
-    #[allow(clippy::cast_precision_loss)]
-    let rate = lat.len() as f64 / wall.as_secs_f64();
-    println!(
-        "{label:<52} n={:<5} p50={:>9.2} ms  p99={:>9.2} ms  {rate:>8.1} req/s",
-        lat.len(),
-        percentile(&lat, 0.50).as_secs_f64() * 1e3,
-        percentile(&lat, 0.99).as_secs_f64() * 1e3,
-    );
-}
-
-async fn creation_bench(
-    args: &Args,
-    http: &reqwest::Client,
-) -> Result<(), Box<dyn std::error::Error>> {
-    println!("\n# Creation filter: LMS-side latency");
-    for &latency in &args.pok_latency_ms {
-        let bench = start(args, latency).await?;
-        let mut offset = 0;
-        for &c in &args.concurrency {
-            let url = format!("{}/v1/filters/certificate-creation-requested", bench.base);
-            let client = http.clone();
-            let base = offset;
-            let (lat, wall) = load(args.requests, c, move |i| {
-                let client = client.clone();
-                let url = url.clone();
-                async move {
-                    client
-                        .post(&url)
-                        .bearer_auth(SECRET)
-                        .json(&creation(base + i + 1))
-                        .send()
-                        .await
-                        .is_ok_and(|r| r.status().is_success())
-                }
-            })
-            .await;
-            offset += args.requests;
-            report(
-                &format!("service, POK latency {latency} ms, {c} callers"),
-                lat,
-                wall,
-            );
-            let gateway = bench.gateway.clone();
-            let sync_n = args.sync_requests.min(args.requests).max(c);
-            let (lat, wall) = load(sync_n, c, move |_| {
-                let gateway = gateway.clone();
-                async move { gateway.organization().await.is_ok() }
-            })
-            .await;
-            report(
-                &format!("synchronous baseline, POK latency {latency} ms, {c} callers"),
-                lat,
-                wall,
-            );
-        }
-        let stats = bench.sim.stats();
-        let dupes = stats
-            .credentials_by_tags
-            .iter()
-            .filter(|t| t.count > 1)
-            .count();
-        println!(
-            "  (credentials created so far by the worker: {}, learners with more than one: {dupes})",
-            stats.credentials_created
-        );
-        let _ = bench.stop.send(true);
-    }
-    Ok(())
-}
-
-async fn render_bench(
-    args: &Args,
-    http: &reqwest::Client,
-) -> Result<(), Box<dyn std::error::Error>> {
-    println!("\n# Render filter of an emitted certificate vs a bare axum route");
-    let bench = start(args, 0).await?;
-    let url = format!("{}/v1/filters/certificate-creation-requested", bench.base);
-    http.post(&url)
-        .bearer_auth(SECRET)
-        .json(&creation(1))
-        .send()
-        .await?;
-    let render_url = format!("{}/v1/filters/certificate-render-started", bench.base);
-    let body = json!({"course_key": COURSE, "user_id": 1});
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let answer: Value = http
-            .post(&render_url)
-            .bearer_auth(SECRET)
-            .json(&body)
-            .send()
-            .await?
-            .json()
-            .await?;
-        let page = answer["body"].as_str().unwrap_or_default();
-        if answer["status"] == 200 && !page.contains("http-equiv=\"refresh\"") {
-            break;
-        }
-        if Instant::now() > deadline {
-            return Err("the certificate was never emitted".into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-
-    let hello = TcpListener::bind("127.0.0.1:0").await?;
-    let hello_addr: SocketAddr = hello.local_addr()?;
-    tokio::spawn(async move {
-        let app = Router::new().route("/hello", get(|| async { "hello" }));
-        let _ = axum::serve(hello, app).await;
-    });
-    let secs = Duration::from_secs(args.render_seconds);
-    let c = args.render_concurrency;
-
-    let client = http.clone();
-    let n_render = timed_count(secs, c, move || {
-        let client = client.clone();
-        let url = render_url.clone();
-        let body = body.clone();
-        async move {
-            client
-                .post(&url)
-                .bearer_auth(SECRET)
-                .json(&body)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        }
-    })
-    .await;
-    let client = http.clone();
-    let hello_url = format!("http://{hello_addr}/hello");
-    let n_hello = timed_count(secs, c, move || {
-        let client = client.clone();
-        let url = hello_url.clone();
-        async move {
-            client
-                .get(&url)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        }
-    })
-    .await;
-    #[allow(clippy::cast_precision_loss)]
-    let (r, h) = (
-        n_render as f64 / secs.as_secs_f64(),
-        n_hello as f64 / secs.as_secs_f64(),
-    );
-    println!("render filter (emitted certificate), {c} callers: {r:>9.1} req/s");
-    println!("bare axum hello route,            {c} callers: {h:>9.1} req/s");
-    println!("render / hello: {:.0} %", r / h * 100.0);
-    let _ = bench.stop.send(true);
-    Ok(())
-}
-
-/// How many requests `c` callers complete in `secs`.
-async fn timed_count<F, Fut>(secs: Duration, c: usize, make: F) -> usize
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = bool> + Send,
-{
-    let make = Arc::new(make);
-    let end = Instant::now() + secs;
-    let mut tasks = Vec::new();
-    for _ in 0..c.max(1) {
-        let make = make.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut n = 0usize;
-            while Instant::now() < end {
-                if make().await {
-                    n += 1;
-                }
-            }
-            n
-        }));
-    }
-    let mut total = 0;
-    for t in tasks {
-        total += t.await.unwrap_or(0);
-    }
-    total
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    format!("{cores} cores ({cpu}), load average {load}")
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Res<()> {
     let args = Args::parse();
     let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(512)
+        .pool_max_idle_per_host(1024)
         .build()?;
+    let binary = args.binary()?;
+    println!("pok-bench: {}", machine());
     println!(
-        "pok-bench: {} cores, database {}",
-        std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+        "  build: {}; in-process database: {}",
+        if cfg!(debug_assertions) {
+            "DEBUG (numbers are meaningless: use --release)"
+        } else {
+            "release"
+        },
         args.database.as_deref().unwrap_or("temporary SQLite file")
     );
-    creation_bench(&args, &http).await?;
-    render_bench(&args, &http).await?;
+    let started = Instant::now();
+    let mut verdicts = Verdicts::default();
+    if args.wants(Which::Creation) {
+        let opts = creation::CreationOpts {
+            requests: args.requests,
+            concurrency: args.concurrency.clone(),
+            latencies_ms: args.pok_latency_ms.clone(),
+            sync_rounds: args.sync_rounds,
+            open_rates: args.open_rates.clone(),
+            open_seconds: args.open_seconds,
+            service: args.service(),
+        };
+        creation::run(&opts, &http, &mut verdicts).await?;
+    }
+    if args.wants(Which::Render) {
+        let opts = render::RenderOpts {
+            seconds: args.render_seconds,
+            callers: args.render_concurrency,
+            rows: args.render_rows,
+            latency_ms: args.latency_ms,
+            service: args.service(),
+        };
+        render::run(&opts, &http, &mut verdicts).await?;
+    }
+    if args.wants(Which::Backfill) {
+        let fill = u64::from(args.rate_limit) * args.latency_ms.max(1);
+        let concurrency = args.backfill_worker_concurrency.unwrap_or_else(|| {
+            usize::try_from(fill.div_ceil(1000))
+                .unwrap_or(usize::MAX)
+                .max(1)
+        });
+        let expected = args.learners as u64 / u64::from(args.rate_limit.max(1));
+        let opts = backfill::BackfillOpts {
+            learners: args.learners,
+            rate_limit: args.rate_limit.max(1),
+            latency_ms: args.latency_ms,
+            worker_concurrency: concurrency,
+            mode: args.backfill_mode,
+            binary: binary.clone(),
+            max_wait: Duration::from_secs(expected * 3 + 120),
+        };
+        backfill::run(&opts, &mut verdicts).await?;
+    }
+    if args.wants(Which::Memory) {
+        let opts = memory::MemoryOpts {
+            connections: args.connections,
+            seconds: args.memory_seconds,
+            latency_ms: args.latency_ms,
+            binary,
+            extra_env: args.serve_env.clone(),
+        };
+        memory::run(&opts, &http, &mut verdicts).await?;
+    }
+    verdicts.print();
+    println!(
+        "\npok-bench done in {:.0} s; {}",
+        started.elapsed().as_secs_f64(),
+        machine()
+    );
     Ok(())
 }
