@@ -20,7 +20,8 @@ impl BindingRepository for Database {
             let row = course_bindings::table
                 .filter(course_bindings::course_key.eq(course))
                 .select(BindingRow::as_select())
-                .first(conn)
+                // The primary key: no `LIMIT ?`, which SQLite re-plans on every call.
+                .get_result(conn)
                 .optional()?;
             Ok(row.map(BindingRow::into_domain).transpose()?)
         })

@@ -37,9 +37,11 @@ fn into_domain(rows: (CertificateRow, RequestRow)) -> Result<Certificate> {
 
 /// One certificate by id.
 fn get(conn: &mut DbConnection, id: &str) -> Result<Option<Certificate>, StoreError> {
+    // `get_result`, not `first`: the key is unique, and the `LIMIT ?` that `first` adds makes
+    // SQLite re-plan the statement on every call (a third of render's CPU, docs/performance.md).
     let row = with_requests!()
         .filter(certificates::id.eq(id))
-        .first::<(CertificateRow, RequestRow)>(conn)
+        .get_result::<(CertificateRow, RequestRow)>(conn)
         .optional()?;
     Ok(row.map(into_domain).transpose()?)
 }
@@ -54,7 +56,8 @@ fn find_live(
         .filter(certificates::user_id.eq(user))
         .filter(certificates::course_key.eq(course))
         .filter(certificates::live.eq(true))
-        .first::<(CertificateRow, RequestRow)>(conn)
+        // Unique (one live certificate per learner and course): no `LIMIT ?`, see `get`.
+        .get_result::<(CertificateRow, RequestRow)>(conn)
         .optional()?;
     Ok(row.map(into_domain).transpose()?)
 }
