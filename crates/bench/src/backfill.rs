@@ -70,6 +70,34 @@ pub fn service_env(sim: &Sim, db: &Path) -> Vec<(String, String)> {
     ]
 }
 
+/// Links `course` to the simulator's graded template through the real binary, filling its two
+/// parameters from the grade and the course title: what an administrator does before a
+/// back-fill, and what the memory benchmark needs before creation calls are accepted.
+pub async fn link_graded_course(
+    binary: &Path,
+    course: &str,
+    env: &[(String, String)],
+    dir: &Path,
+) -> Res<()> {
+    let param_grade = format!("{}=grade", fixtures::PARAM_GRADE_LABEL);
+    let param_course = format!("{}=course_title", fixtures::PARAM_COURSE_LABEL);
+    let args = [
+        "courses",
+        "link",
+        course,
+        fixtures::TEMPLATE_GRADED,
+        "--param",
+        &param_grade,
+        "--param",
+        &param_course,
+    ];
+    let (ok, _, err) = run_cli(binary, &args, env, dir).await?;
+    if !ok {
+        return Err(format!("`openedx-pok courses link` failed: {err}").into());
+    }
+    Ok(())
+}
+
 /// Runs `binary args` with `env` in `dir` (off the async threads); returns status, stdout,
 /// stderr.
 pub async fn run_cli(
@@ -143,27 +171,7 @@ async fn through_cli(opts: &BackfillOpts, sim: &Sim) -> Res<(Duration, String)> 
         "OPENEDX_POK_WORKER_CONCURRENCY".into(),
         opts.worker_concurrency.to_string(),
     ));
-    let param_grade = format!("{}=grade", fixtures::PARAM_GRADE_LABEL);
-    let param_course = format!("{}=course_title", fixtures::PARAM_COURSE_LABEL);
-    let (ok, _, err) = run_cli(
-        &opts.binary,
-        &[
-            "courses",
-            "link",
-            BACKFILL_COURSE,
-            fixtures::TEMPLATE_GRADED,
-            "--param",
-            &param_grade,
-            "--param",
-            &param_course,
-        ],
-        &env,
-        dir.path(),
-    )
-    .await?;
-    if !ok {
-        return Err(format!("`openedx-pok courses link` failed: {err}").into());
-    }
+    link_graded_course(&opts.binary, BACKFILL_COURSE, &env, dir.path()).await?;
     let csv = dir.path().join("learners.csv");
     write_csv(&csv, users(opts.learners), opts.learners)?;
     sim.set(opts.latency_ms, Some(opts.rate_limit));

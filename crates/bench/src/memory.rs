@@ -14,10 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use pok_sim::fixtures;
 use serde_json::{Value, json};
 
-use crate::backfill::{run_cli, service_env};
+use crate::backfill::{link_graded_course, service_env};
 use crate::support::{
     COURSE, CREATION_PATH, RENDER_PATH, Res, SECRET, Sim, Verdicts, creation_body, timed_loop,
     users,
@@ -229,27 +228,7 @@ pub async fn run(opts: &MemoryOpts, http: &reqwest::Client, verdicts: &mut Verdi
         ("OPENEDX_POK_SECRET".to_owned(), SECRET.to_owned()),
         ("OPENEDX_POK_LISTEN".to_owned(), format!("127.0.0.1:{port}")),
     ]);
-    let param_grade = format!("{}=grade", fixtures::PARAM_GRADE_LABEL);
-    let param_course = format!("{}=course_title", fixtures::PARAM_COURSE_LABEL);
-    let (ok, _, err) = run_cli(
-        &opts.binary,
-        &[
-            "courses",
-            "link",
-            COURSE,
-            fixtures::TEMPLATE_GRADED,
-            "--param",
-            &param_grade,
-            "--param",
-            &param_course,
-        ],
-        &env,
-        dir.path(),
-    )
-    .await?;
-    if !ok {
-        return Err(format!("`openedx-pok courses link` failed: {err}").into());
-    }
+    link_graded_course(&opts.binary, COURSE, &env, dir.path()).await?;
     sim.set(opts.latency_ms, None);
     env.extend(opts.extra_env.iter().cloned());
     let mut child = spawn_serve(&opts.binary, &env, dir.path())?;
