@@ -359,6 +359,12 @@ impl Certificate {
         self.lifecycle.state.unwrap_or(StateKind::Requested)
     }
 
+    /// Whether the certificate failed and an automatic retry is queued for it. Such a
+    /// certificate needs nobody yet, and may not be retried by hand (see [`Self::retry`]).
+    pub fn retry_scheduled(&self) -> bool {
+        self.state() == StateKind::Failed && self.lifecycle.next_attempt_at.is_some()
+    }
+
     /// Everything about where the certificate stands.
     pub fn lifecycle(&self) -> &Lifecycle {
         &self.lifecycle
@@ -568,7 +574,7 @@ impl Certificate {
     /// the queue, and a second job for the same certificate could find the first one's attempt
     /// in flight and take it for an interrupted one.
     pub fn retry(&mut self, now: DateTime<Utc>, actor: Actor) -> Result<CertificateEvent> {
-        if self.state() == StateKind::Failed && self.lifecycle.next_attempt_at.is_some() {
+        if self.retry_scheduled() {
             return Err(self.refuse("retry by hand (an automatic retry is already scheduled)"));
         }
         match self.state() {
@@ -880,6 +886,7 @@ mod tests {
             c.attempt_failed(&GatewayError::retryable("503", None), &policy, t0())
                 .unwrap();
             assert_eq!(c.state(), StateKind::Failed);
+            assert_eq!(c.retry_scheduled(), attempt < 3, "attempt {attempt}");
             assert_eq!(
                 c.lifecycle().next_attempt_at.is_some(),
                 attempt < 3,

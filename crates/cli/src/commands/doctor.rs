@@ -321,11 +321,7 @@ async fn check_certificates(db: &Database, report: &mut Report) {
         };
         let gave_up = CertificateRepository::list(db, &query)
             .await
-            .map_or(0, |v| {
-                v.iter()
-                    .filter(|c| c.lifecycle().next_attempt_at.is_none())
-                    .count()
-            });
+            .map_or(0, |v| v.iter().filter(|c| !c.retry_scheduled()).count());
         if gave_up > 0 {
             report.warn(
                 "failed",

@@ -291,7 +291,7 @@ pub(crate) async fn retry(ctx: &Ctx, a: RetryArgs) -> Result<(), CliError> {
     let mut scheduled = 0usize;
     for c in &failed {
         // An automatic retry is already queued for these: the domain refuses a second job.
-        if c.lifecycle().next_attempt_at.is_some() {
+        if c.retry_scheduled() {
             scheduled += 1;
             continue;
         }

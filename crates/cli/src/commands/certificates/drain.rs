@@ -183,10 +183,7 @@ async fn pending(
             ..CertificateQuery::default()
         };
         for c in service.certificates().list(&query).await? {
-            let waits = match c.state() {
-                StateKind::Failed => c.lifecycle().next_attempt_at.is_some(),
-                _ => true,
-            };
+            let waits = c.state() != StateKind::Failed || c.retry_scheduled();
             if waits && ids.contains(&c.id) {
                 n += 1;
             }

@@ -165,7 +165,7 @@ pub(crate) async fn run(ctx: &Ctx, args: ReconcileArgs) -> Result<(), CliError> 
         .list(&query(vec![StateKind::Failed]))
         .await?
     {
-        if c.lifecycle().next_attempt_at.is_some() {
+        if c.retry_scheduled() {
             continue;
         }
         report.attention += 1;
