@@ -34,7 +34,7 @@ impl BindingRepository for Database {
     /// updates instead on its second round.
     async fn upsert(&self, binding: &CourseBinding) -> Result<()> {
         let row = BindingRow::from_domain(binding)?;
-        self.run("save binding", move |conn| {
+        self.write("save binding", move |conn| {
             let mut rounds = 0;
             loop {
                 rounds += 1;
@@ -63,7 +63,7 @@ impl BindingRepository for Database {
 
     async fn delete(&self, course: &CourseKey) -> Result<bool> {
         let course = course.as_str().to_owned();
-        self.run("delete binding", move |conn| {
+        self.write("delete binding", move |conn| {
             let removed = diesel::delete(
                 course_bindings::table.filter(course_bindings::course_key.eq(course)),
             )

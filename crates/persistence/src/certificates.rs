@@ -184,7 +184,7 @@ impl CertificateRepository for Database {
         let stored = StoredCertificate::from_domain(certificate, certificate.version)?;
         let event = EventRow::from_domain(event);
         let job = JobRow::new(job)?;
-        self.run("create certificate", move |conn| {
+        self.write("create certificate", move |conn| {
             let user = stored.certificate.user_id;
             let course = stored.certificate.course_key.clone();
             for _ in 0..CREATE_ATTEMPTS {
@@ -222,7 +222,7 @@ impl CertificateRepository for Database {
 
     async fn save(&self, change: &CertificateChange) -> Result<()> {
         let change = PreparedChange::new(change)?;
-        self.run("save certificate", move |conn| {
+        self.write("save certificate", move |conn| {
             write_transaction(conn, |tx| change.apply(tx))
         })
         .await
@@ -239,7 +239,7 @@ impl CertificateRepository for Database {
         let new = StoredCertificate::from_domain(new, new.version)?;
         let event = EventRow::from_domain(event);
         let job = JobRow::new(job)?;
-        self.run("replace certificate", move |conn| {
+        self.write("replace certificate", move |conn| {
             write_transaction(conn, |tx| {
                 old.apply(tx)?;
                 insert(tx, &new, &event, &job).map_err(live_clash(&new.certificate.course_key))

@@ -107,7 +107,7 @@ impl JobQueue for Database {
         let (now, until) = (to_db_time(now), to_db_time(until));
         let worker = worker.to_owned();
         let rows = self
-            .run("claim jobs", move |conn| {
+            .write("claim jobs", move |conn| {
                 write_transaction(conn, |tx| claim(tx, &worker, now, until, i64::from(max)))
             })
             .await?;
@@ -118,7 +118,7 @@ impl JobQueue for Database {
         let row = JobRow::new(job)?;
         let certificate = job.certificate_id;
         let id = row.id.clone();
-        self.run("enqueue job", move |conn| {
+        self.write("enqueue job", move |conn| {
             match diesel::insert_into(jobs::table).values(&row).execute(conn) {
                 Ok(_) => Ok(()),
                 Err(e) => {
@@ -139,7 +139,7 @@ impl JobQueue for Database {
 
     async fn release(&self, id: JobId) -> Result<()> {
         let id = id.to_string();
-        self.run("release job", move |conn| {
+        self.write("release job", move |conn| {
             diesel::update(jobs::table.filter(jobs::id.eq(id)))
                 .set((
                     jobs::lease_owner.eq(None::<String>),
@@ -155,7 +155,7 @@ impl JobQueue for Database {
         let id = id.to_string();
         let run_at = to_db_time(run_at);
         let error = clip(error);
-        self.run("reschedule job", move |conn| {
+        self.write("reschedule job", move |conn| {
             diesel::update(jobs::table.filter(jobs::id.eq(id)))
                 .set((
                     jobs::run_at.eq(run_at),
@@ -171,7 +171,7 @@ impl JobQueue for Database {
 
     async fn complete(&self, id: JobId) -> Result<()> {
         let id = id.to_string();
-        self.run("complete job", move |conn| {
+        self.write("complete job", move |conn| {
             diesel::delete(jobs::table.filter(jobs::id.eq(id))).execute(conn)?;
             Ok(())
         })
