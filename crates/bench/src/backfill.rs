@@ -5,6 +5,10 @@
 //! `Retry-After`). Every issuing call is logged with the time of its answer and its status,
 //! so the achieved rate is read from what POK saw, not from what the client believes.
 //!
+//! The binary is told the limit (`OPENEDX_POK_RATE_LIMIT`, as an operator who knows POK's
+//! limit would set it), so its POK client spaces its calls instead of running into 429s;
+//! `--no-client-rate-limit` measures it without.
+//!
 //! Two ways to drive it:
 //! - **cli** (preferred): the real admin binary as a subprocess,
 //!   `openedx-pok courses link ...` then
@@ -51,6 +55,9 @@ pub struct BackfillOpts {
     pub latency_ms: u64,
     /// Jobs the worker runs at once (`OPENEDX_POK_WORKER_CONCURRENCY`).
     pub worker_concurrency: usize,
+    /// Whether the binary's POK client is told the simulator's limit
+    /// (`OPENEDX_POK_RATE_LIMIT`); CLI mode only.
+    pub client_rate_limit: bool,
     /// CLI or worker.
     pub mode: Mode,
     /// The `openedx-pok` binary.
@@ -171,6 +178,11 @@ async fn through_cli(opts: &BackfillOpts, sim: &Sim) -> Res<(Duration, String)> 
         "OPENEDX_POK_WORKER_CONCURRENCY".into(),
         opts.worker_concurrency.to_string(),
     ));
+    let mut shown_env = format!("OPENEDX_POK_WORKER_CONCURRENCY={}", opts.worker_concurrency);
+    if opts.client_rate_limit {
+        env.push(("OPENEDX_POK_RATE_LIMIT".into(), opts.rate_limit.to_string()));
+        let _ = write!(shown_env, " OPENEDX_POK_RATE_LIMIT={}", opts.rate_limit);
+    }
     link_graded_course(&opts.binary, BACKFILL_COURSE, &env, dir.path()).await?;
     let csv = dir.path().join("learners.csv");
     write_csv(&csv, users(opts.learners), opts.learners)?;
@@ -191,8 +203,7 @@ async fn through_cli(opts: &BackfillOpts, sim: &Sim) -> Res<(Duration, String)> 
         &max_wait,
     ];
     println!(
-        "  command: OPENEDX_POK_WORKER_CONCURRENCY={} {} {}",
-        opts.worker_concurrency,
+        "  command: {shown_env} {} {}",
         opts.binary.display(),
         args.join(" ")
     );
@@ -263,8 +274,16 @@ async fn through_worker(opts: &BackfillOpts, sim: &Sim) -> Res<(Duration, String
 /// Runs the back-fill benchmark and prints its lines.
 pub async fn run(opts: &BackfillOpts, verdicts: &mut Verdicts) -> Res<()> {
     println!(
-        "\n# Back-fill of {} learners: POK latency {} ms, rate limit {}/s, worker concurrency {}",
-        opts.learners, opts.latency_ms, opts.rate_limit, opts.worker_concurrency
+        "\n# Back-fill of {} learners: POK latency {} ms, rate limit {}/s, worker concurrency {}, client rate limit {}",
+        opts.learners,
+        opts.latency_ms,
+        opts.rate_limit,
+        opts.worker_concurrency,
+        if opts.client_rate_limit {
+            format!("{}/s", opts.rate_limit)
+        } else {
+            "off".to_owned()
+        }
     );
     let mode = match opts.mode {
         Mode::Auto if cli_available(&opts.binary).await => Mode::Cli,
@@ -285,6 +304,11 @@ pub async fn run(opts: &BackfillOpts, verdicts: &mut Verdicts) -> Res<()> {
         println!(
             "  driving the service's worker in this process (request_certificate, then the worker drains the queue)"
         );
+        if opts.client_rate_limit {
+            println!(
+                "  note: the in-process worker's POK client has no rate limit (only the binary reads OPENEDX_POK_RATE_LIMIT)"
+            );
+        }
         through_worker(opts, &sim).await?
     };
     println!("  outcome: {outcome}");

@@ -102,6 +102,10 @@ struct Args {
     /// Back-fill: drive the real CLI, the worker in this process, or pick (auto).
     #[arg(long, value_enum, default_value_t = backfill::Mode::Auto)]
     backfill_mode: backfill::Mode,
+    /// Back-fill: do not tell the binary the simulator's limit (by default it runs with
+    /// OPENEDX_POK_RATE_LIMIT set to --rate-limit, so that its POK client spaces its calls).
+    #[arg(long)]
+    no_client_rate_limit: bool,
 
     /// Memory: concurrent keep-alive connections.
     #[arg(long, default_value_t = 200)]
@@ -231,6 +235,7 @@ async fn main() -> Res<()> {
             rate_limit: args.rate_limit.max(1),
             latency_ms: args.latency_ms,
             worker_concurrency: concurrency,
+            client_rate_limit: !args.no_client_rate_limit,
             mode: args.backfill_mode,
             binary: binary.clone(),
             max_wait: Duration::from_secs(expected * 3 + 120),

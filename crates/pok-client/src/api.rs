@@ -12,6 +12,7 @@
 //! credential's `id`, an image's `location`) missing makes the answer undecodable.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use chrono::SecondsFormat;
 use pok_domain::issuing::IssueRequest;
@@ -132,6 +133,17 @@ impl Call {
         )
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Rate limiting.
+
+/// How long every call of the client waits after a 429 that came without `Retry-After`.
+///
+/// POK documents neither its limit nor whether it sends `Retry-After`. A second is the window
+/// of a per-second limit: waiting it out ends the refusal without idling long. (That a 429
+/// means POK did nothing, so that even issuing may be sent again after one, is assumed by
+/// [`PokError::class`](crate::PokError::class).)
+pub(crate) const RATE_LIMIT_PAUSE: Duration = Duration::from_secs(1);
 
 // ---------------------------------------------------------------------------------------------
 // Request bodies.

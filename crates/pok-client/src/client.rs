@@ -1,6 +1,8 @@
-//! [`PokClient`]: sending calls, sorting failures, retrying read-only calls, logging.
+//! [`PokClient`]: waiting for a call's turn, sending it, sorting failures, sending again what
+//! is safe to send again, logging.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -21,6 +23,7 @@ use url::Url;
 use crate::api::{self, Call, Endpoint, IssueBody, PreviewBody};
 use crate::config::PokClientConfig;
 use crate::error::{PokError, Scrubber};
+use crate::rate_limit::RateLimiter;
 
 /// The first pause between two attempts of a read-only call without `Retry-After`; it doubles
 /// with each attempt, up to the configured maximum.
@@ -31,7 +34,9 @@ const EXCERPT_SOURCE_BYTES: usize = 512;
 
 /// POK's API over HTTPS: the production implementation of the domain's [`PokGateway`].
 ///
-/// Cheap to clone (the connection pool is shared). `Debug` never shows the API key.
+/// Cheap to clone: clones share the connection pool and the rate limiter (the rate limit and
+/// POK's pauses after a 429 hold for the API key, whichever clone calls). `Debug` never shows the API
+/// key.
 #[derive(Clone)]
 pub struct PokClient {
     http: reqwest::Client,
@@ -41,7 +46,11 @@ pub struct PokClient {
     api_key: SecretString,
     timeout: Duration,
     read_retries: u32,
+    issue_retries_after_429: u32,
     max_retry_wait: Duration,
+    /// Calls per second, as configured (for `Debug`; `limiter` holds it as an interval).
+    rate_limit: Option<f64>,
+    limiter: Arc<RateLimiter>,
 }
 
 impl fmt::Debug for PokClient {
@@ -51,7 +60,9 @@ impl fmt::Debug for PokClient {
             .field("api_key", &"[REDACTED]")
             .field("timeout", &self.timeout)
             .field("read_retries", &self.read_retries)
+            .field("issue_retries_after_429", &self.issue_retries_after_429)
             .field("max_retry_wait", &self.max_retry_wait)
+            .field("rate_limit", &self.rate_limit)
             .finish_non_exhaustive()
     }
 }
@@ -63,8 +74,9 @@ struct Answer {
 }
 
 impl PokClient {
-    /// Builds the client: checks the base URL and the key, and sets up the connection pool
-    /// with both timeouts. Makes no request.
+    /// Builds the client: checks the base URL, the key and the rate limit, and sets up the
+    /// connection pool with both timeouts and the rate limiter its clones share. Makes no
+    /// request.
     pub fn new(config: PokClientConfig) -> Result<Self, PokError> {
         let PokClientConfig {
             mut base_url,
@@ -72,7 +84,9 @@ impl PokClient {
             timeout,
             connect_timeout,
             read_retries,
+            issue_retries_after_429,
             max_retry_wait,
+            rate_limit,
         } = config;
         if !matches!(base_url.scheme(), "http" | "https")
             || base_url.host().is_none()
@@ -92,6 +106,7 @@ impl PokClient {
                 PokError::Config("the API key has characters a header cannot carry".into())
             })?;
         auth.set_sensitive(true);
+        let interval = rate_limit.map(call_interval).transpose()?;
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(connect_timeout)
@@ -105,7 +120,10 @@ impl PokClient {
             api_key,
             timeout,
             read_retries,
+            issue_retries_after_429,
             max_retry_wait,
+            rate_limit,
+            limiter: Arc::new(RateLimiter::new(interval)),
         })
     }
 
@@ -136,8 +154,11 @@ impl PokClient {
         Ok(url)
     }
 
-    /// Sends a call, decodes the answer, and repeats read-only calls after failures that may
-    /// go away. Issuing is sent once.
+    /// Sends a call when its turn comes, decodes the answer, and sends it again after failures
+    /// that may go away: a read-only call after any of them (up to `read_retries` times),
+    /// issuing only after a 429 (up to `issue_retries_after_429` times), POK's refusal before
+    /// it acted. Any other failure of issuing may come after POK created the credential: it
+    /// ends the call, and the domain decides.
     async fn call<T>(
         &self,
         call: &Call,
@@ -145,16 +166,24 @@ impl PokClient {
         scrub: &Scrubber,
         decode: impl Fn(&[u8]) -> Result<T, String>,
     ) -> Result<T, PokError> {
-        let retries = if call.endpoint == Endpoint::Issue {
-            0
-        } else {
-            self.read_retries
-        };
+        let started = tokio::time::Instant::now();
+        let endpoint = call.endpoint.name();
         let mut attempt = 0;
+        // The failure of the previous attempt: what the call ends with if the next one cannot
+        // be sent in time, since that is what happened at POK.
+        let mut previous: Option<PokError> = None;
         loop {
+            if let Err(wait) = self.limiter.turn(self.turn_wait(call, started)).await {
+                tracing::debug!(
+                    endpoint,
+                    wait_ms = millis(wait),
+                    "not sending a POK call: its turn is further away than the client waits"
+                );
+                return Err(previous.unwrap_or(PokError::Throttled { wait }));
+            }
             let span = tracing::info_span!(
                 "pok_call",
-                endpoint = call.endpoint.name(),
+                endpoint,
                 method = %call.method(),
                 attempt = attempt + 1,
                 status = tracing::field::Empty,
@@ -168,23 +197,63 @@ impl PokClient {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
-            if attempt >= retries || err.class() == pok_domain::FailureClass::Permanent {
-                return Err(err);
-            }
-            let Some(wait) = self.retry_wait(attempt, err.retry_after()) else {
+            if let PokError::RateLimited { retry_after } = &err {
+                let pause = retry_after.unwrap_or(api::RATE_LIMIT_PAUSE);
                 tracing::debug!(
-                    endpoint = call.endpoint.name(),
-                    "not retrying: POK asked for a longer wait than allowed"
+                    endpoint,
+                    pause_ms = millis(pause),
+                    "POK answered 429: no call of this client leaves before the pause is over"
                 );
+                self.limiter.pause(pause);
+            }
+            let Some(wait) = self.retry_wait_after(call, attempt, &err) else {
                 return Err(err);
             };
+            tracing::debug!(endpoint, wait_ms = millis(wait), "sending a POK call again");
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            previous = Some(err);
+            attempt += 1;
+        }
+    }
+
+    /// Whether a failed attempt is sent again, and after what pause of its own (the
+    /// limiter's turn comes on top); `None`: the call ends with the failure.
+    fn retry_wait_after(&self, call: &Call, attempt: u32, err: &PokError) -> Option<Duration> {
+        if call.endpoint == Endpoint::Issue {
+            // Only POK's explicit refusal, and only when the pause it asked for (which the
+            // limiter enforces) is one we wait out.
+            let PokError::RateLimited { retry_after } = err else {
+                return None;
+            };
+            let pause = retry_after.unwrap_or(api::RATE_LIMIT_PAUSE);
+            return (attempt < self.issue_retries_after_429 && pause <= self.max_retry_wait)
+                .then_some(Duration::ZERO);
+        }
+        if attempt >= self.read_retries || err.class() == pok_domain::FailureClass::Permanent {
+            return None;
+        }
+        let wait = self.retry_wait(attempt, err.retry_after());
+        if wait.is_none() {
             tracing::debug!(
                 endpoint = call.endpoint.name(),
-                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                "retrying a read-only POK call"
+                "not retrying: POK asked for a longer wait than allowed"
             );
-            tokio::time::sleep(wait).await;
-            attempt += 1;
+        }
+        wait
+    }
+
+    /// The longest a call waits for its turn: `max_retry_wait`, and for issuing no later than
+    /// `timeout` after the call began. So an issuing call, resends included, ends within twice
+    /// the timeout, inside the lease the worker holds on its job (twice the timeout plus
+    /// 30 s): no other worker takes the job over while its issuing call waits.
+    fn turn_wait(&self, call: &Call, started: tokio::time::Instant) -> Duration {
+        if call.endpoint == Endpoint::Issue {
+            self.max_retry_wait
+                .min(self.timeout.saturating_sub(started.elapsed()))
+        } else {
+            self.max_retry_wait
         }
     }
 
@@ -313,6 +382,24 @@ impl PokClient {
             .hide(&request.receiver.first_name)
             .hide(&request.receiver.last_name)
     }
+}
+
+/// The least time between two calls at `calls_per_second`.
+fn call_interval(calls_per_second: f64) -> Result<Duration, PokError> {
+    if calls_per_second.is_finite() && calls_per_second >= PokClientConfig::MIN_RATE_LIMIT {
+        Ok(Duration::from_secs_f64(1.0 / calls_per_second))
+    } else {
+        Err(PokError::Config(format!(
+            "the rate limit must be a number of calls per second of at least one an hour \
+             ({:.6}), got {calls_per_second}",
+            PokClientConfig::MIN_RATE_LIMIT
+        )))
+    }
+}
+
+/// A duration in whole milliseconds, for logs.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// An error status as a [`PokError`].
@@ -511,6 +598,95 @@ mod tests {
             .unwrap_err();
         assert!(!err.to_string().contains("key-secret"));
         assert!(PokClient::new(PokClientConfig::new(SecretString::from("  "))).is_err());
+    }
+
+    #[test]
+    fn rate_limits_the_client_cannot_keep_are_refused() {
+        for rate in [0.0, -5.0, f64::NAN, f64::INFINITY, 1e-9] {
+            let config = PokClientConfig::new(SecretString::from("key")).with_rate_limit(rate);
+            let err = PokClient::new(config).unwrap_err();
+            assert!(
+                matches!(&err, PokError::Config(m) if m.contains("rate limit")),
+                "{rate}: {err}"
+            );
+        }
+        for rate in [PokClientConfig::MIN_RATE_LIMIT, 0.5, 50.0, 1e12] {
+            let config = PokClientConfig::new(SecretString::from("key")).with_rate_limit(rate);
+            assert!(PokClient::new(config).is_ok(), "{rate}");
+        }
+        assert_eq!(call_interval(50.0).unwrap(), Duration::from_millis(20));
+        assert_eq!(call_interval(0.5).unwrap(), Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn issuing_waits_for_its_turn_only_while_its_timeout_runs() {
+        let mut config = PokClientConfig::new(SecretString::from("key"));
+        config.timeout = Duration::from_secs(5);
+        config.max_retry_wait = Duration::from_secs(10);
+        let c = PokClient::new(config).unwrap();
+        let started = tokio::time::Instant::now();
+        assert_eq!(c.turn_wait(&Call::issue(), started), Duration::from_secs(5));
+        assert_eq!(
+            c.turn_wait(&Call::organization(), started),
+            Duration::from_secs(10)
+        );
+        tokio::time::advance(Duration::from_secs(4)).await;
+        assert_eq!(c.turn_wait(&Call::issue(), started), Duration::from_secs(1));
+        tokio::time::advance(Duration::from_secs(4)).await;
+        assert_eq!(c.turn_wait(&Call::issue(), started), Duration::ZERO);
+        assert_eq!(
+            c.turn_wait(&Call::organization(), started),
+            Duration::from_secs(10)
+        );
+    }
+
+    #[test]
+    fn only_a_429_pok_lets_us_wait_out_sends_issuing_again() {
+        let mut config = PokClientConfig::new(SecretString::from("key"));
+        config.issue_retries_after_429 = 2;
+        config.read_retries = 5;
+        let c = PokClient::new(config).unwrap();
+        let issue = Call::issue();
+        let limited = |secs: Option<u64>| PokError::RateLimited {
+            retry_after: secs.map(Duration::from_secs),
+        };
+        assert_eq!(
+            c.retry_wait_after(&issue, 0, &limited(Some(3))),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            c.retry_wait_after(&issue, 1, &limited(None)),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(c.retry_wait_after(&issue, 2, &limited(None)), None);
+        assert_eq!(c.retry_wait_after(&issue, 0, &limited(Some(3600))), None);
+        for other in [
+            PokError::Server {
+                status: 503,
+                message: String::new(),
+                retry_after: None,
+            },
+            PokError::Server {
+                status: 500,
+                message: String::new(),
+                retry_after: None,
+            },
+            PokError::Connect {
+                endpoint: "x",
+                reason: String::new(),
+            },
+            PokError::Timeout {
+                endpoint: "x",
+                after: Duration::from_secs(1),
+            },
+        ] {
+            assert_eq!(c.retry_wait_after(&issue, 0, &other), None, "{other}");
+            assert!(
+                c.retry_wait_after(&Call::organization(), 0, &other)
+                    .is_some(),
+                "reads: {other}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The client's settings. Loading them (from files or `POK_API_URL`, `POK_API_KEY`,
-//! `POK_TIMEOUT`) is the binary's job; this crate only says what they are and what the defaults
-//! are.
+//! `POK_TIMEOUT`, `OPENEDX_POK_RATE_LIMIT`) is the binary's job; this crate only says what they
+//! are and what the defaults are.
 
 use std::time::Duration;
 
@@ -24,11 +24,27 @@ pub struct PokClientConfig {
     /// it can be short.
     pub connect_timeout: Duration,
     /// How many times a read-only call (everything but issuing) is repeated after a failure
-    /// that may go away (connection failure, 429, 5xx, timeout). Issuing is never repeated.
+    /// that may go away (connection failure, 429, 5xx, timeout). Issuing is not repeated
+    /// after any of these but a 429 (see [`Self::issue_retries_after_429`]).
     pub read_retries: u32,
-    /// The longest the client waits between two attempts of a read-only call. A `Retry-After`
-    /// asking for longer ends the call with the error instead, for the caller to schedule.
+    /// How many times issuing is sent again after POK refused it with 429, once the pause POK
+    /// asked for is over. A 429 is POK's explicit refusal before it acted, so sending the same
+    /// request again cannot create a second credential; and waiting here costs the
+    /// certificate none of its issuing attempts. Every other failure of issuing (5xx, timeout,
+    /// broken connection, unreadable answer) is never sent again by the client.
+    pub issue_retries_after_429: u32,
+    /// The longest the client waits between two attempts of a call, and for a call's turn
+    /// under [`Self::rate_limit`] or a pause POK asked for. A `Retry-After` asking for longer,
+    /// or a turn further away, ends the call with the error instead (before anything more is
+    /// sent), for the caller to schedule.
     pub max_retry_wait: Duration,
+    /// At most this many calls a second to POK, spaced evenly (`1 / rate` apart) over every
+    /// call of the client and its clones, issuing and reads alike: POK limits calls per API
+    /// key. `None` (the default): no limit of our own, since POK does not document its limit.
+    /// Set it at or just below POK's limit, so that calls wait for their turn here instead of
+    /// being refused there. Whatever this says, a 429 from POK holds every call of the client
+    /// until the moment POK gave. At least [`Self::MIN_RATE_LIMIT`].
+    pub rate_limit: Option<f64>,
 }
 
 impl PokClientConfig {
@@ -42,8 +58,14 @@ impl PokClientConfig {
     pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
     /// Default for [`Self::read_retries`].
     pub const DEFAULT_READ_RETRIES: u32 = 2;
+    /// Default for [`Self::issue_retries_after_429`].
+    pub const DEFAULT_ISSUE_RETRIES_AFTER_429: u32 = 2;
     /// Default for [`Self::max_retry_wait`].
     pub const DEFAULT_MAX_RETRY_WAIT: Duration = Duration::from_secs(10);
+    /// The slowest [`Self::rate_limit`] the client takes: one call an hour. Anything slower is
+    /// surely a mistake (a limit meant per minute or per day), and would leave every call but
+    /// the first one of the hour refused for want of a turn.
+    pub const MIN_RATE_LIMIT: f64 = 1.0 / 3600.0;
 
     /// Settings with every default and the given key, for production POK.
     pub fn new(api_key: SecretString) -> Self {
@@ -53,7 +75,9 @@ impl PokClientConfig {
             timeout: Self::DEFAULT_TIMEOUT,
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             read_retries: Self::DEFAULT_READ_RETRIES,
+            issue_retries_after_429: Self::DEFAULT_ISSUE_RETRIES_AFTER_429,
             max_retry_wait: Self::DEFAULT_MAX_RETRY_WAIT,
+            rate_limit: None,
         }
     }
 
@@ -61,6 +85,14 @@ impl PokClientConfig {
     #[must_use]
     pub fn with_base_url(mut self, base_url: Url) -> Self {
         self.base_url = base_url;
+        self
+    }
+
+    /// The same settings with at most `calls_per_second` calls a second to POK (see
+    /// [`Self::rate_limit`]).
+    #[must_use]
+    pub fn with_rate_limit(mut self, calls_per_second: f64) -> Self {
+        self.rate_limit = Some(calls_per_second);
         self
     }
 
@@ -82,5 +114,10 @@ mod tests {
         assert_eq!(c.base_url.as_str(), "https://api.pok.tech/");
         assert!(Url::parse(PokClientConfig::SANDBOX_BASE_URL).is_ok());
         assert!(!format!("{c:?}").contains("k-secret-123"));
+        assert_eq!(
+            c.rate_limit, None,
+            "POK's limit is unknown: no limit by default"
+        );
+        assert_eq!(c.with_rate_limit(50.0).rate_limit, Some(50.0));
     }
 }

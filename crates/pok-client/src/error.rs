@@ -1,7 +1,7 @@
 //! The crate's one error type, its classification for the domain, and the scrubbing of the
 //! text it carries.
 //!
-//! Every message that ends up in a [`PokError`] went through [`Scrubber`] first: it is cut to a
+//! Every message that ends up in a [`PokError`] went through `Scrubber` first: it is cut to a
 //! short excerpt, and the API key, e-mail addresses and (for issuing) the receiver's name are
 //! replaced, because the message goes into logs and into the certificate's `last_error`.
 
@@ -50,6 +50,16 @@ pub enum PokError {
     RateLimited {
         /// How long POK asked us to wait, from `Retry-After`.
         retry_after: Option<Duration>,
+    },
+    /// The call was not sent: its turn (under the client's own rate limit, or after a pause
+    /// POK asked for with a 429) is further away than the client waits. Nothing reached POK.
+    #[error(
+        "not sent to POK: no turn within the longest wait (the client's rate limit or POK's last Retry-After){}",
+        wait_hint(Some(*.wait))
+    )]
+    Throttled {
+        /// How far away the call's turn was.
+        wait: Duration,
     },
     /// POK failed (5xx). A 503 means POK did not act on the request; any other 5xx may come
     /// after POK acted.
@@ -111,22 +121,28 @@ pub enum PokError {
     },
 }
 
+/// `, retry after Ns`, rounded up to whole seconds (a wait of 0.2 s is not "0s").
 fn wait_hint(retry_after: Option<Duration>) -> String {
-    retry_after.map_or_else(String::new, |d| format!(", retry after {}s", d.as_secs()))
+    retry_after.map_or_else(String::new, |d| {
+        let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+        format!(", retry after {secs}s")
+    })
 }
 
 impl PokError {
     /// What the failure means for a retry (see [`FailureClass`]).
     ///
-    /// Connection failures, 429 and 503 are safe to retry: POK did not act. A timeout or a
+    /// Connection failures, 429, 503 and calls the client did not send are safe to retry: POK
+    /// did not act. A timeout or a
     /// broken connection after sending, any other 5xx, and an answer we cannot read are
     /// outcome-unknown: POK may have acted (for issuing: may have created the credential).
     /// Everything else is permanent.
     pub fn class(&self) -> FailureClass {
         match self {
-            Self::Connect { .. } | Self::RateLimited { .. } | Self::Server { status: 503, .. } => {
-                FailureClass::SafeToRetry
-            }
+            Self::Connect { .. }
+            | Self::RateLimited { .. }
+            | Self::Throttled { .. }
+            | Self::Server { status: 503, .. } => FailureClass::SafeToRetry,
             Self::Server { .. }
             | Self::Timeout { .. }
             | Self::Interrupted { .. }
@@ -154,14 +170,17 @@ impl PokError {
             | Self::InvalidRequest(_)
             | Self::Timeout { .. }
             | Self::Connect { .. }
+            | Self::Throttled { .. }
             | Self::Interrupted { .. } => None,
         }
     }
 
-    /// How long POK asked us to wait, if it did.
+    /// How long POK asked us to wait, if it did (for a call the client did not send: how far
+    /// away its turn was).
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::RateLimited { retry_after } | Self::Server { retry_after, .. } => *retry_after,
+            Self::Throttled { wait } => Some(*wait),
             _ => None,
         }
     }
@@ -279,6 +298,9 @@ mod tests {
                 reason: String::new(),
             },
             PokError::RateLimited { retry_after: None },
+            PokError::Throttled {
+                wait: Duration::from_secs(1),
+            },
             PokError::Server {
                 status: 503,
                 message: String::new(),
@@ -344,6 +366,17 @@ mod tests {
         });
         assert_eq!(g.retry_after, Some(Duration::from_secs(7)));
         assert!(g.reason.contains("retry after 7s"), "{}", g.reason);
+
+        let g = GatewayError::from(PokError::Throttled {
+            wait: Duration::from_millis(1200),
+        });
+        assert_eq!(g.retry_after, Some(Duration::from_millis(1200)));
+        assert!(g.reason.contains("not sent to POK"), "{}", g.reason);
+        assert!(
+            g.reason.contains("retry after 2s"),
+            "rounded up: {}",
+            g.reason
+        );
     }
 
     #[test]

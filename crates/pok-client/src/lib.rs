@@ -5,15 +5,19 @@
 //! - [`config`]: [`PokClientConfig`], the settings (base URL, API key, timeouts, retries).
 //! - `api` (private): every assumption about POK's API: paths, request bodies, answer shapes.
 //!   It is the one place to change when POK turns out to differ from `pok-api.md`.
-//! - `client` (private): [`PokClient`], which builds a request from an `api` call, sends it,
-//!   sorts the outcome into a [`PokError`], decodes the answer with `api`, and retries
-//!   read-only calls.
+//! - `client` (private): [`PokClient`], which builds a request from an `api` call, waits for
+//!   its turn, sends it, sorts the outcome into a [`PokError`], decodes the answer with `api`,
+//!   and sends again what is safe to send again.
+//! - `rate_limit` (private): the turn every call waits for, shared by a client's clones: the
+//!   optional rate limit of [`PokClientConfig::rate_limit`] and the pause after a 429.
 //! - [`error`]: [`PokError`] and its classification into the domain's
 //!   [`GatewayError`](pok_domain::GatewayError) (safe to retry / outcome unknown / permanent).
 //!
-//! A call flows: domain request → `api` body → HTTP → status and body → `PokError` or `api`
-//! decoding → domain type. Issuing is sent exactly once per call; whatever may have reached
-//! POK and did not come back as a readable 2xx is reported as outcome-unknown.
+//! A call flows: domain request → `api` body → turn → HTTP → status and body → `PokError` or
+//! `api` decoding → domain type. Issuing is sent again only after POK refused it with 429
+//! (it did nothing, and waiting here spares the certificate a failed attempt); whatever else
+//! may have reached POK and did not come back as a readable 2xx is reported as
+//! outcome-unknown, never sent again.
 //!
 //! # Secrets and personal data
 //! The API key is a [`secrecy::SecretString`] and a sensitive header; error texts are cut to
@@ -38,6 +42,7 @@ mod api;
 mod client;
 pub mod config;
 pub mod error;
+mod rate_limit;
 
 pub use client::PokClient;
 pub use config::PokClientConfig;

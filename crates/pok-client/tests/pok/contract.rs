@@ -27,7 +27,9 @@ fn settings(sim: &RunningSim) -> PokClientConfig {
         timeout: Duration::from_secs(5),
         connect_timeout: Duration::from_secs(1),
         read_retries: 0,
+        issue_retries_after_429: 0,
         max_retry_wait: Duration::from_secs(2),
+        rate_limit: None,
     }
 }
 
@@ -199,7 +201,8 @@ async fn final_and_unknown_states_reach_the_domain_as_pok_spelled_them() {
 }
 
 /// Issues once with `faults` on the issuing endpoint; returns the error and the credentials
-/// the simulator created.
+/// the simulator created. Retries are allowed and must not matter: issuing is sent once after
+/// every fault but a 429 the client waits out (and these tests' 429 asks for longer).
 async fn issue_under(faults: Faults, timeout: Duration) -> (GatewayError, u64) {
     let sim = sim_with(SimConfig {
         faults: faults.only(&[Endpoint::Issue]),
@@ -209,6 +212,7 @@ async fn issue_under(faults: Faults, timeout: Duration) -> (GatewayError, u64) {
     let mut cfg = settings(&sim);
     cfg.timeout = timeout;
     cfg.read_retries = 3;
+    cfg.issue_retries_after_429 = 3;
     let err = PokClient::new(cfg)
         .unwrap()
         .issue(&graded(5))
@@ -254,7 +258,8 @@ async fn a_500_is_outcome_unknown() {
 }
 
 #[tokio::test]
-async fn a_429_is_safe_to_retry_with_its_retry_after() {
+async fn a_429_asking_for_longer_than_the_client_waits_is_safe_to_retry_with_its_retry_after() {
+    // The client waits at most 2 s; the simulator asks for 4.
     let (err, created) = issue_under(
         Faults {
             too_many_requests_rate: 1.0,
@@ -397,4 +402,65 @@ async fn the_simulator_s_previews_fail_without_every_parameter() {
         .unwrap_err();
     assert_eq!(err.class, FailureClass::Permanent);
     assert!(err.reason.contains("\"course\""), "{}", err.reason);
+}
+
+#[tokio::test]
+async fn issuing_refused_with_a_429_is_sent_again_and_creates_one_credential() {
+    let sim = sim_with(SimConfig {
+        faults: Faults {
+            too_many_requests_rate: 1.0,
+            retry_after_secs: 1,
+            max_faults: Some(1),
+            ..Faults::none()
+        }
+        .only(&[Endpoint::Issue]),
+        ..SimConfig::default()
+    })
+    .await;
+    let mut cfg = settings(&sim);
+    cfg.issue_retries_after_429 = 2;
+    let issued = PokClient::new(cfg)
+        .unwrap()
+        .issue(&graded(6))
+        .await
+        .unwrap();
+    assert_eq!(issued.state, "processing");
+    let stats = sim.stats();
+    assert_eq!(stats.faults_of(FaultKind::TooManyRequests), 1);
+    assert_eq!(stats.requests_to(Endpoint::Issue), 2);
+    assert_eq!(stats.created_for("6", COURSE), 1);
+}
+
+#[tokio::test]
+async fn clones_at_the_simulator_s_rate_limit_are_never_refused() {
+    let sim = sim_with(SimConfig {
+        faults: Faults {
+            rate_limit_rps: Some(20),
+            ..Faults::none()
+        },
+        ..SimConfig::default()
+    })
+    .await;
+    let mut cfg = settings(&sim);
+    cfg.rate_limit = Some(20.0);
+    let pok = PokClient::new(cfg).unwrap();
+    // Twice the simulator's bucket at once, issuing and reads alike.
+    let calls: Vec<_> = (0..40u32)
+        .map(|i| {
+            let pok = pok.clone();
+            tokio::spawn(async move {
+                if i % 2 == 0 {
+                    pok.issue(&graded(100 + i)).await.map(|_| ())
+                } else {
+                    pok.organization().await.map(|_| ())
+                }
+            })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    let stats = sim.stats();
+    assert_eq!(stats.faults_of(FaultKind::RateLimit), 0, "{stats:?}");
+    assert_eq!(stats.requests_to(Endpoint::Issue), 20);
 }

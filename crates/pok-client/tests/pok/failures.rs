@@ -1,6 +1,7 @@
-//! Every error class, its classification, Retry-After, retries and timeouts.
+//! Every error class, its classification, Retry-After, retries and timeouts; the rate limit and
+//! the pause after a 429, shared by clones; issuing sent again after a 429 and only then.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pok_client::PokClientConfig;
 use pok_domain::ports::PokGateway;
@@ -28,9 +29,12 @@ async fn issue_with(
         .respond_with(answer)
         .mount(&server)
         .await;
-    let mut cfg = tweak(config(&server.uri()));
-    cfg.read_retries = 3; // must not matter: issuing is never retried
-    let err = client_with(cfg)
+    let mut cfg = config(&server.uri());
+    // Neither may matter but for a 429 POK lets us wait out: issuing is never sent again
+    // after any other failure.
+    cfg.read_retries = 3;
+    cfg.issue_retries_after_429 = 3;
+    let err = client_with(tweak(cfg))
         .issue(&issue_request(42, "tpl-1", &[]))
         .await
         .unwrap_err();
@@ -107,7 +111,8 @@ async fn not_found_is_permanent() {
 }
 
 #[tokio::test]
-async fn a_429_is_safe_to_retry_and_passes_retry_after_on() {
+async fn a_429_asking_for_longer_than_the_client_waits_ends_issuing_with_its_retry_after() {
+    // The client waits at most 3 s (`max_retry_wait`); POK asks for 7.
     let (err, n) = issue_against(status(429).insert_header("Retry-After", "7")).await;
     assert_eq!(err.class, FailureClass::SafeToRetry);
     assert_eq!(err.retry_after, Some(Duration::from_secs(7)));
@@ -115,7 +120,7 @@ async fn a_429_is_safe_to_retry_and_passes_retry_after_on() {
 }
 
 #[tokio::test]
-async fn a_503_is_safe_to_retry_but_issuing_is_never_retried_inside() {
+async fn a_503_is_safe_to_retry_but_issuing_is_not_sent_again_inside() {
     let (err, n) = issue_against(status(503).insert_header("Retry-After", "2")).await;
     assert_eq!(err.class, FailureClass::SafeToRetry);
     assert_eq!(err.retry_after, Some(Duration::from_secs(2)));
@@ -304,4 +309,201 @@ async fn errors_never_echo_the_key() {
     assert!(!err.reason.contains(KEY), "{}", err.reason);
     assert!(!err.reason.contains(EMAIL), "{}", err.reason);
     assert!(err.reason.contains("bad key"), "{}", err.reason);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issuing after a 429, the pause and the rate limit.
+
+/// A server answering `POST credential/` with `first` for the first `times` requests, then
+/// with a new credential.
+async fn issuing_server(first: ResponseTemplate, times: u64) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/credential/"))
+        .respond_with(first)
+        .up_to_n_times(times)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/credential/"))
+        .respond_with(status(201).set_body_json(json!({"id": "c-1", "state": "processing"})))
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn requests(server: &MockServer) -> usize {
+    server.received_requests().await.unwrap().len()
+}
+
+#[tokio::test]
+async fn issuing_is_sent_again_after_a_429_once_the_pause_is_over() {
+    let server = issuing_server(status(429).insert_header("Retry-After", "1"), 1).await;
+    let mut cfg = config(&server.uri());
+    cfg.issue_retries_after_429 = 2;
+    let started = Instant::now();
+    let issued = client_with(cfg)
+        .issue(&issue_request(42, "tpl-1", &[]))
+        .await
+        .unwrap();
+    assert_eq!(issued.id.as_str(), "c-1");
+    assert_eq!(
+        requests(&server).await,
+        2,
+        "the refused request, then one more"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "sent again before Retry-After: {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_429_without_retry_after_pauses_for_a_second() {
+    let server = issuing_server(status(429), 1).await;
+    let mut cfg = config(&server.uri());
+    cfg.issue_retries_after_429 = 1;
+    let started = Instant::now();
+    client_with(cfg)
+        .issue(&issue_request(42, "tpl-1", &[]))
+        .await
+        .unwrap();
+    assert_eq!(requests(&server).await, 2);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn issuing_stops_after_its_429_retries_with_the_refusal() {
+    let server = issuing_server(status(429).insert_header("Retry-After", "0"), 100).await;
+    let mut cfg = config(&server.uri());
+    cfg.issue_retries_after_429 = 2;
+    let err = client_with(cfg)
+        .issue(&issue_request(42, "tpl-1", &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class, FailureClass::SafeToRetry);
+    assert!(err.reason.contains("HTTP 429"), "{}", err.reason);
+    assert_eq!(requests(&server).await, 3, "sent once, then twice again");
+
+    // Without retries of its own, the first 429 ends the call.
+    let server = issuing_server(status(429).insert_header("Retry-After", "0"), 100).await;
+    let err = client_with(config(&server.uri()))
+        .issue(&issue_request(42, "tpl-1", &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class, FailureClass::SafeToRetry);
+    assert_eq!(requests(&server).await, 1);
+}
+
+#[tokio::test]
+async fn issuing_after_a_500_is_still_sent_once_even_when_a_success_would_follow() {
+    for first in [
+        status(500),
+        status(503),
+        status(201).set_body_string("{\"id\": "),
+    ] {
+        let server = issuing_server(first, 1).await;
+        let mut cfg = config(&server.uri());
+        cfg.issue_retries_after_429 = 3;
+        cfg.read_retries = 3;
+        let err = client_with(cfg)
+            .issue(&issue_request(42, "tpl-1", &[]))
+            .await
+            .unwrap_err();
+        assert_ne!(err.class, FailureClass::Permanent, "{}", err.reason);
+        assert_eq!(requests(&server).await, 1, "{}", err.reason);
+    }
+}
+
+/// A server answering `GET organization/me` with `first` for the first `times` requests, then
+/// with the organisation.
+async fn organization_server(first: ResponseTemplate, times: u64) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/organization/me"))
+        .respond_with(first)
+        .up_to_n_times(times)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/organization/me"))
+        .respond_with(status(200).set_body_json(json!({"name": "OrgX"})))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn a_429_holds_the_next_call_of_every_clone_until_retry_after() {
+    let server = organization_server(status(429).insert_header("Retry-After", "1"), 1).await;
+    let first = client(&server.uri());
+    let second = first.clone();
+    let started = Instant::now();
+    let err = first.organization().await.unwrap_err();
+    assert_eq!(err.class, FailureClass::SafeToRetry);
+    // Another clone, another call (no retry involved): it waits for the pause.
+    assert_eq!(second.organization().await.unwrap().name, "OrgX");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "sent during the pause: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(requests(&server).await, 2);
+}
+
+#[tokio::test]
+async fn a_pause_longer_than_the_client_waits_fails_calls_without_sending_them() {
+    let server = organization_server(status(429).insert_header("Retry-After", "3600"), 1).await;
+    let first = client(&server.uri());
+    first.organization().await.unwrap_err();
+    let started = Instant::now();
+    let err = first
+        .clone()
+        .issue(&issue_request(42, "tpl-1", &[]))
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(1), "it waited");
+    assert_eq!(err.class, FailureClass::SafeToRetry);
+    assert!(err.reason.contains("not sent to POK"), "{}", err.reason);
+    let wait = err.retry_after.unwrap();
+    assert!(
+        wait > Duration::from_secs(3500) && wait <= Duration::from_secs(3600),
+        "{wait:?}"
+    );
+    assert_eq!(
+        requests(&server).await,
+        1,
+        "only the refused call reached POK"
+    );
+}
+
+#[tokio::test]
+async fn calls_of_every_clone_are_spaced_by_the_rate_limit() {
+    let server = organization_server(status(200).set_body_json(json!({"name": "OrgX"})), 1).await;
+    let mut cfg = config(&server.uri());
+    cfg.rate_limit = Some(20.0); // one call every 50 ms
+    let pok = client_with(cfg);
+    let started = Instant::now();
+    let calls: Vec<_> = (0..6)
+        .map(|_| {
+            let clone = pok.clone();
+            tokio::spawn(async move { clone.organization().await })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    let took = started.elapsed();
+    // Six calls at once: the first leaves at once, each other one 50 ms after the previous.
+    assert!(
+        took >= Duration::from_millis(250),
+        "6 calls at 20/s: {took:?}"
+    );
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert_eq!(requests(&server).await, 6);
 }

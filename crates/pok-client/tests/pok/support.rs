@@ -15,7 +15,7 @@ pub const EMAIL: &str = "augusta.ada@example.org";
 pub const FIRST_NAME: &str = "Augusta";
 pub const LAST_NAME: &str = "Byron-King";
 
-/// Settings against `base` with short timeouts and no retries.
+/// Settings against `base` with short timeouts, no retries and no rate limit.
 pub fn config(base: &str) -> PokClientConfig {
     PokClientConfig {
         base_url: base.parse().unwrap(),
@@ -23,7 +23,9 @@ pub fn config(base: &str) -> PokClientConfig {
         timeout: Duration::from_secs(5),
         connect_timeout: Duration::from_secs(1),
         read_retries: 0,
+        issue_retries_after_429: 0,
         max_retry_wait: Duration::from_secs(3),
+        rate_limit: None,
     }
 }
 
