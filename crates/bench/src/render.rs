@@ -2,10 +2,11 @@
 //!
 //! Over HTTP, each for the same time with the same callers: a bare axum `GET /hello`, the
 //! render filter for a learner with an emitted certificate, and the public page
-//! `GET /certificates/{id}`. Then the same two requests through the router without TCP
-//! (`tower::ServiceExt::oneshot`), the use cases alone (`render_for_learner`,
-//! `render_public`), and single storage reads, so that the cost of each layer shows as the
-//! difference between two lines.
+//! `GET /certificates/{id}`, each as `serve` runs them (emitted pages kept for 2 s) and with
+//! the page cache off (every request reads the database and renders). Then the same two
+//! requests, cache off, through the router without TCP (`tower::ServiceExt::oneshot`), the use
+//! cases alone (`render_for_learner`, `render_public`), and single storage reads, so that the
+//! cost of each layer shows as the difference between two lines.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -161,43 +162,29 @@ pub async fn run(opts: &RenderOpts, http: &reqwest::Client, verdicts: &mut Verdi
         "  render filter answer: {} bytes of JSON carrying the page",
         first_answer.len()
     );
-    let (client, url, body) = (
-        http.clone(),
-        format!("{}{RENDER_PATH}", bench.base),
-        Arc::clone(&render_body),
-    );
-    let s_render = timed_loop(duration, c, move |_, _| {
-        let (client, url, body) = (client.clone(), url.clone(), Arc::clone(&body));
-        async move {
-            client
-                .post(&url)
-                .bearer_auth(SECRET)
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(body.as_ref().clone())
-                .send()
-                .await
-                .is_ok_and(|r| ok_status(&r))
-        }
-    })
-    .await;
+    let s_render = render_loop(http, &bench.base, &render_body, duration, c).await;
+    // The same filter behind a router whose page cache is off: every request reads the
+    // database and renders the template, as for a certificate nobody opened in the last
+    // seconds.
+    let (cold_base, cold_router) = bench.serve_without_page_cache().await?;
+    let s_render_cold = render_loop(http, &cold_base, &render_body, duration, c).await;
 
-    // 3. The public page over HTTP.
-    let page_url = format!("{}/certificates/{id}", bench.base);
-    let page = http.get(&page_url).send().await?;
+    // 3. The public page over HTTP, with and without the page cache.
+    let page_path = format!("/certificates/{id}");
+    let page = http
+        .get(format!("{}{page_path}", bench.base))
+        .send()
+        .await?;
     println!(
         "  public page: HTTP {}, {} bytes of HTML",
         page.status(),
         page.bytes().await?.len()
     );
-    let client = http.clone();
-    let s_page = timed_loop(duration, c, move |_, _| {
-        let (client, url) = (client.clone(), page_url.clone());
-        async move { client.get(&url).send().await.is_ok_and(|r| ok_status(&r)) }
-    })
-    .await;
+    let s_page = page_loop(http, format!("{}{page_path}", bench.base), duration, c).await;
+    let s_page_cold = page_loop(http, format!("{cold_base}{page_path}"), duration, c).await;
 
-    // 4. The same two requests through the router, without TCP or hyper.
-    let router = bench.router.clone();
+    // 4. The same two requests through the router (page cache off), without TCP or hyper.
+    let router = cold_router.clone();
     let body = Arc::clone(&render_body);
     let s_render_nt = timed_loop(duration, c, move |_, _| {
         let (router, body) = (router.clone(), Arc::clone(&body));
@@ -213,8 +200,8 @@ pub async fn run(opts: &RenderOpts, http: &reqwest::Client, verdicts: &mut Verdi
         }
     })
     .await;
-    let router = bench.router.clone();
-    let path = format!("/certificates/{id}");
+    let router = cold_router;
+    let path = page_path;
     let s_page_nt = timed_loop(duration, c, move |_, _| {
         let (router, path) = (router.clone(), path.clone());
         async move {
@@ -279,9 +266,11 @@ pub async fn run(opts: &RenderOpts, http: &reqwest::Client, verdicts: &mut Verdi
     println!("{}", s_hello.line("bare axum GET /hello (HTTP)"));
     for (label, s) in [
         ("render filter, emitted certificate (HTTP)", &s_render),
+        ("render filter, page cache off (HTTP)", &s_render_cold),
         ("public page GET /certificates/{id} (HTTP)", &s_page),
-        ("render filter through the router, no TCP", &s_render_nt),
-        ("public page through the router, no TCP", &s_page_nt),
+        ("public page, page cache off (HTTP)", &s_page_cold),
+        ("render filter, cache off, router, no TCP", &s_render_nt),
+        ("public page, cache off, router, no TCP", &s_page_nt),
         (
             "use case render_for_learner (2 reads + decision)",
             &s_use_case,
@@ -316,12 +305,68 @@ pub async fn run(opts: &RenderOpts, http: &reqwest::Client, verdicts: &mut Verdi
         Some(render_share >= 50.0 && s_render.errors == 0),
     );
     verdicts.push(
+        "render filter, page cache off / bare hello route (no target)",
+        format!(
+            "{:.0} / {:.0} req/s = {:.1} %",
+            s_render_cold.rate(),
+            hello_rate,
+            share(&s_render_cold)
+        ),
+        "(>= 50 %)",
+        Some(share(&s_render_cold) >= 50.0 && s_render_cold.errors == 0),
+    );
+    verdicts.push(
         "public page throughput / bare hello route (no target)",
         format!("{:.1} %", share(&s_page)),
         "(>= 50 %)",
         Some(share(&s_page) >= 50.0 && s_page.errors == 0),
     );
     Ok(())
+}
+
+/// `callers` callers sending the render filter's `body` to the service at `base` for
+/// `duration`.
+async fn render_loop(
+    http: &reqwest::Client,
+    base: &str,
+    body: &Arc<Vec<u8>>,
+    duration: Duration,
+    callers: usize,
+) -> Sample {
+    let (client, url, body) = (
+        http.clone(),
+        format!("{base}{RENDER_PATH}"),
+        Arc::clone(body),
+    );
+    timed_loop(duration, callers, move |_, _| {
+        let (client, url, body) = (client.clone(), url.clone(), Arc::clone(&body));
+        async move {
+            client
+                .post(&url)
+                .bearer_auth(SECRET)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body.as_ref().clone())
+                .send()
+                .await
+                .is_ok_and(|r| ok_status(&r))
+        }
+    })
+    .await
+}
+
+/// `callers` callers asking for the page at `url` for `duration`.
+async fn page_loop(
+    http: &reqwest::Client,
+    url: String,
+    duration: Duration,
+    callers: usize,
+) -> Sample {
+    let client = http.clone();
+    timed_loop(duration, callers, move |_, _| {
+        let (client, url) = (client.clone(), url.clone());
+        async move { client.get(&url).send().await.is_ok_and(|r| ok_status(&r)) }
+    })
+    .await
 }
 
 /// Sends one request through the router and reads the whole answer.

@@ -15,6 +15,7 @@ use axum::response::Response;
 use pok_client::{PokClient, PokClientConfig};
 use pok_domain::CertificateService;
 use pok_domain::binding::{CourseBinding, ParamMapping};
+use pok_domain::binding_cache::CachedBindings;
 use pok_domain::filters::IssuingSettings;
 use pok_domain::ports::{PokGateway, SystemClock};
 use pok_domain::values::{CourseKey, TemplateId};
@@ -398,8 +399,6 @@ pub struct InProcess {
     pub base: String,
     /// The use cases, for measurements below HTTP.
     pub service: CertificateService,
-    /// The router, for measurements without TCP.
-    pub router: Router,
     http_stop: watch::Sender<bool>,
     worker_stop: watch::Sender<bool>,
     worker: Option<JoinHandle<()>>,
@@ -421,9 +420,14 @@ impl InProcess {
         db.migrate().await?;
         let metrics = Metrics::new();
         let store = Arc::new(db);
+        let bindings = Arc::new(CachedBindings::new(
+            store.clone(),
+            Arc::new(SystemClock),
+            Duration::from_secs(CachedBindings::DEFAULT_TTL_SECONDS.into()),
+        ));
         let service = CertificateService::new(
             store.clone(),
-            store.clone(),
+            bindings,
             store,
             gateway(sim, &metrics)?,
             Arc::new(SystemClock),
@@ -442,7 +446,7 @@ impl InProcess {
         )?;
         let router = pok_http::router(state);
         let (http_stop, mut stopped) = watch::channel(false);
-        tokio::spawn(pok_http::serve(listener, router.clone(), async move {
+        tokio::spawn(pok_http::serve(listener, router, async move {
             let _ = stopped.wait_for(|s| *s).await;
         }));
         let (worker_stop, stopped) = watch::channel(false);
@@ -460,13 +464,35 @@ impl InProcess {
         Ok(Self {
             base: format!("http://{addr}"),
             service,
-            router,
             http_stop,
             worker_stop,
             worker,
             sqlite_file: opts.database.is_none().then_some(file),
             _dir: dir,
         })
+    }
+
+    /// The same service behind a second router whose page cache is off, served on a port of
+    /// its own: every request reads the database and renders the page. Returns its base URL
+    /// and the router (for measurements without TCP). Stops with the benchmark's runtime.
+    pub async fn serve_without_page_cache(&self) -> Res<(String, Router)> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let state = AppState::new(
+            self.service.clone(),
+            HttpSettings {
+                page_cache_ttl: Duration::ZERO,
+                ..HttpSettings::new(SECRET.to_owned().into(), self.base.clone())
+            },
+            Arc::new(AlwaysReady),
+            Metrics::new(),
+        )?;
+        let router = pok_http::router(state);
+        let mut stopped = self.http_stop.subscribe();
+        tokio::spawn(pok_http::serve(listener, router.clone(), async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }));
+        Ok((format!("http://{addr}"), router))
     }
 
     /// The temporary SQLite file, when no `--database` was given.

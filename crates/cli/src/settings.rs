@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
+use pok_client::PokClientConfig;
 use pok_domain::filters::{IncompleteLearner, IssuingSettings};
 use pok_domain::retry::{PollPolicy, RetryPolicy};
 use pok_domain::values::{DateFormat, LanguageTag, ParamKeying, TemplateId};
@@ -38,7 +39,10 @@ const OWN_PREFIX: &str = "OPENEDX_POK_";
 /// package's, say) are not ours to refuse.
 const OWN_KEYS: &[&str] = &[
     "pok_read_retries",
+    "rate_limit",
     "database_pool_size",
+    "binding_cache_seconds",
+    "page_cache_seconds",
     "listen",
     "public_url",
     "secret",
@@ -76,12 +80,25 @@ pub struct Settings {
     pub pok_connect_timeout: u64,
     /// Read-only POK calls are retried this many times.
     pub pok_read_retries: u32,
+    /// At most this many calls a second to POK, from this process (every call: issuing, polls,
+    /// images, previews); 0: no limit. POK's limit is per API key and undocumented: set it at
+    /// or just below that limit so that calls wait for their turn here instead of being
+    /// refused there.
+    pub rate_limit: f64,
     /// Use the built-in POK simulator instead of POK (demos and tests).
     pub pok_simulator: bool,
     /// Where certificates are stored: `sqlite://FILE`, a path, `postgres://…` or `mysql://…`.
     pub database_url: String,
     /// Database connections per process.
     pub database_pool_size: u32,
+    /// Seconds a course's binding is remembered by each process (both filters read it on every
+    /// call); a course linked or unlinked from another process shows after at most this long.
+    /// 0: read it every time.
+    pub binding_cache_seconds: u32,
+    /// Seconds an emitted certificate's rendered page is shown again without reading the
+    /// database; a revocation or re-issue made by another process shows after at most this
+    /// long. 0: render every view.
+    pub page_cache_seconds: u32,
     /// Address the service listens on.
     pub listen: String,
     /// The service's public base URL, for certificate links and redirects.
@@ -129,9 +146,12 @@ impl Default for Settings {
             pok_timeout: 30,
             pok_connect_timeout: 5,
             pok_read_retries: 2,
+            rate_limit: 0.0,
             pok_simulator: false,
             database_url: pok_persistence::DEFAULT_DATABASE_URL.into(),
             database_pool_size: 8,
+            binding_cache_seconds: pok_domain::binding_cache::CachedBindings::DEFAULT_TTL_SECONDS,
+            page_cache_seconds: 2,
             listen: "127.0.0.1:8080".into(),
             public_url: String::new(),
             secret: None,
@@ -213,6 +233,7 @@ pub fn load(config: Option<&Path>) -> Result<Loaded, SettingsError> {
     let loaded = Loaded { settings, figment };
     loaded.issuing()?;
     loaded.pok_timeouts()?;
+    loaded.pok_rate_limit()?;
     Ok(loaded)
 }
 
@@ -306,6 +327,30 @@ impl Loaded {
             Duration::from_secs(s.pok_connect_timeout),
         ))
     }
+
+    /// The client's rate limit in calls per second; `None` for no limit (`rate_limit = 0`).
+    pub fn pok_rate_limit(&self) -> Result<Option<f64>, SettingsError> {
+        let rate = self.settings.rate_limit;
+        if !rate.is_finite() || rate < 0.0 {
+            return Err(self.invalid(
+                "rate_limit",
+                format!("must be a number of calls per second, or 0 for no limit (got {rate})"),
+            ));
+        }
+        if rate == 0.0 {
+            return Ok(None);
+        }
+        if rate < PokClientConfig::MIN_RATE_LIMIT {
+            return Err(self.invalid(
+                "rate_limit",
+                format!(
+                    "must be at least one call an hour ({:.6}), or 0 for no limit (got {rate})",
+                    PokClientConfig::MIN_RATE_LIMIT
+                ),
+            ));
+        }
+        Ok(Some(rate))
+    }
 }
 
 #[cfg(test)]
@@ -362,6 +407,49 @@ mod tests {
             );
             Ok(())
         });
+    }
+
+    #[test]
+    fn the_rate_limit_is_calls_per_second_and_zero_or_absent_means_none() {
+        figment::Jail::expect_with(|jail| {
+            let l = load(None).map_err(|e| e.to_string())?;
+            assert_eq!(l.pok_rate_limit().map_err(|e| e.to_string())?, None);
+            jail.set_env("OPENEDX_POK_RATE_LIMIT", "50");
+            let l = load(None).map_err(|e| e.to_string())?;
+            assert_eq!(l.pok_rate_limit().map_err(|e| e.to_string())?, Some(50.0));
+            jail.set_env("OPENEDX_POK_RATE_LIMIT", "2.5");
+            let l = load(None).map_err(|e| e.to_string())?;
+            assert_eq!(l.pok_rate_limit().map_err(|e| e.to_string())?, Some(2.5));
+            jail.set_env("OPENEDX_POK_RATE_LIMIT", "0");
+            let l = load(None).map_err(|e| e.to_string())?;
+            assert_eq!(l.pok_rate_limit().map_err(|e| e.to_string())?, None);
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("openedx-pok.toml", "rate_limit = 20\n")?;
+            let l = load(None).map_err(|e| e.to_string())?;
+            assert_eq!(l.pok_rate_limit().map_err(|e| e.to_string())?, Some(20.0));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_negative_or_non_numeric_rate_limit_names_the_key() {
+        for (value, why) in [
+            ("-1", "calls per second"),
+            ("fast", ""),
+            ("0.00001", "one call an hour"),
+        ] {
+            figment::Jail::expect_with(|jail| {
+                jail.set_env("OPENEDX_POK_RATE_LIMIT", value);
+                let err = load(None).unwrap_err().to_string();
+                // figment names the variable without its prefix, in upper case.
+                assert!(err.to_lowercase().contains("rate_limit"), "{value}: {err}");
+                assert!(err.contains("OPENEDX_POK_"), "{value}: {err}");
+                assert!(err.contains(why), "{value}: {err}");
+                Ok(())
+            });
+        }
     }
 
     #[test]

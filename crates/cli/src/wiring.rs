@@ -5,11 +5,13 @@
 //! built-in simulator behind the same client) wrapped in metrics → `CertificateService`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use pok_client::{PokClient, PokClientConfig};
 use pok_domain::CertificateService;
 use pok_domain::GatewayError;
+use pok_domain::binding_cache::CachedBindings;
 use pok_domain::issuing::IssueRequest;
 use pok_domain::ports::{
     CredentialStatus, Organization, PageSummary, PokGateway, PreviewRequest, SystemClock, Template,
@@ -99,9 +101,14 @@ pub async fn wire(loaded: &Loaded, target: PokTarget) -> Result<Wired, CliError>
         PokTarget::Configured => (gateway(loaded, &metrics)?, None),
     };
     let store = Arc::new(database.clone());
+    let bindings = Arc::new(CachedBindings::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        Duration::from_secs(loaded.settings.binding_cache_seconds.into()),
+    ));
     let service = CertificateService::new(
         store.clone(),
-        store.clone(),
+        bindings,
         store,
         gateway,
         Arc::new(SystemClock),
@@ -134,6 +141,7 @@ fn client(
         timeout,
         connect_timeout,
         read_retries: s.pok_read_retries,
+        rate_limit: loaded.pok_rate_limit()?,
         ..PokClientConfig::new(key)
     };
     PokClient::new(config).map_err(CliError::failed)

@@ -249,3 +249,52 @@ async fn sigterm_stops_the_service_cleanly() {
     assert!(status.success(), "{status:?}");
     assert!(svc.logs().contains("worker stopped"));
 }
+
+#[tokio::test]
+async fn a_revocation_from_the_cli_reaches_the_pages_within_the_page_cache_time() {
+    let svc = Service::start(
+        SimConfig::default(),
+        &[("OPENEDX_POK_PAGE_CACHE_SECONDS", "1")],
+    )
+    .await;
+    let id = svc.create(77, "Grace Hopper").await["certificate_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    svc.wait_emitted(77).await;
+    let public = format!("{}/certificates/{id}", svc.base);
+    assert_eq!(svc.http.get(&public).send().await.unwrap().status(), 200);
+
+    // The CLI is another process: the service learns of the revocation from the database once
+    // the pages it keeps are older than the setting (1 s here).
+    let out = svc
+        .admin(&[
+            "certificates",
+            "revoke",
+            &id,
+            "--reason",
+            "cache test",
+            "--yes",
+        ])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let revoked = Instant::now();
+    loop {
+        let filter = svc.render(77).await;
+        let page = svc.http.get(&public).send().await.unwrap().status();
+        if filter["status"] == 410 && page == 410 {
+            break;
+        }
+        assert!(
+            revoked.elapsed() < Duration::from_secs(3),
+            "still shown as emitted {:?} after the revocation: filter {}, public page {page}",
+            revoked.elapsed(),
+            filter["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -9,6 +9,7 @@
 //! - [`lifecycle`]: the [`Certificate`] aggregate and its state machine; every transition
 //!   yields a [`CertificateEvent`] for the history.
 //! - [`binding`]: a course's link to a POK template and its custom-parameter mapping.
+//! - [`binding_cache`]: bindings remembered for a few seconds, as both filters read them.
 //! - [`issuing`]: building what POK receives: name split, language negotiation, custom
 //!   parameters, tags.
 //! - [`retry`]: backoff for issuing attempts and for polls of processing credentials.
@@ -21,6 +22,7 @@
 //! and writes back through the ports.
 
 pub mod binding;
+pub mod binding_cache;
 pub mod error;
 #[cfg(any(test, feature = "mocks"))]
 pub mod fakes;

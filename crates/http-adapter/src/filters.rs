@@ -11,7 +11,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use pok_domain::filters::CreationRequest;
 use pok_domain::issuing::Signatory;
@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::metrics::FilterOutcome;
+use crate::page_cache::PageKey;
 use crate::pages::{self, View};
 use crate::problem::{Error, Problem};
 use crate::state::AppState;
@@ -462,10 +463,16 @@ pub(crate) async fn render(
     let user = UserId::new(body.user_id).map_err(at("user_id"))?;
     let course = CourseKey::parse(&body.course_key).map_err(at("course_key"))?;
     let language = Language::choose(body.language.as_deref(), body.accept_language.as_deref());
+    let key = PageKey::Learner(user, course.clone(), language);
+    if let Some(answer) = state.pages().get(&key) {
+        tracing::info!(course = %course, outcome = "emitted", "render request answered");
+        return Ok(with_outcome(json_body(answer), "emitted"));
+    }
     let view = match state.service().render_for_learner(user, &course).await {
         Ok(decision) => pages::view(&state, decision, language).await,
         Err(e) => View::Page(pages::error_page(&state, &Error::from(e), language)),
     };
+    let keep = matches!(&view, View::Page(page) if state.pages().wants(page));
     let (outcome, answer) = match view {
         View::NotOurs => ("not_ours", RenderAnswerBody::Continue),
         View::Redirect(id) => (
@@ -491,7 +498,25 @@ pub(crate) async fn render(
         }
     };
     tracing::info!(course = %course, outcome, "render request answered");
+    // Serialising our own answer cannot fail; were it to, the answer is sent uncached.
+    if let (true, Ok(json)) = (keep, serde_json::to_vec(&answer)) {
+        let json = Bytes::from(json);
+        state.pages().keep(key, json.clone());
+        return Ok(with_outcome(json_body(json), outcome));
+    }
     Ok(with_outcome(Json(answer), outcome))
+}
+
+/// An answer already serialised as JSON.
+fn json_body(body: Bytes) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 #[cfg(test)]

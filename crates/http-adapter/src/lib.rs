@@ -40,6 +40,7 @@ pub mod filters;
 mod metrics;
 mod openapi;
 mod operations;
+mod page_cache;
 mod pages;
 pub mod problem;
 mod share;

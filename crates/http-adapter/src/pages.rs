@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -16,6 +17,7 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior, context};
 use pok_domain::filters::{PublicReason, RenderDecision};
 use pok_domain::{Certificate, CertificateId};
 
+use crate::page_cache::PageKey;
 use crate::problem::{Error, Reference};
 use crate::share::{Shared, is_web_url, share_links};
 use crate::state::AppState;
@@ -110,7 +112,7 @@ pub(crate) async fn view(state: &AppState, decision: RenderDecision, language: L
 fn context_base(language: Language) -> (minijinja::Value, minijinja::Value) {
     (
         minijinja::Value::from(language.tag()),
-        minijinja::Value::from_serialize(language.texts()),
+        language.texts_value(),
     )
 }
 
@@ -283,9 +285,19 @@ fn visitor_language(headers: &HeaderMap) -> Language {
     Language::choose(None, accept)
 }
 
+impl IntoResponse for Page {
+    fn into_response(self) -> Response {
+        page_response(self.status, self.html, self.retry_after)
+    }
+}
+
 /// A page as a response of our own, with the headers pages need.
-fn page_response(page: Page) -> Response {
-    let mut response = (page.status, page.html).into_response();
+fn page_response(
+    status: StatusCode,
+    html: impl Into<Body>,
+    retry_after: Option<Duration>,
+) -> Response {
+    let mut response = (status, html.into()).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(HTML));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -301,7 +313,7 @@ fn page_response(page: Page) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("strict-origin-when-cross-origin"),
     );
-    if let Some(after) = page.retry_after {
+    if let Some(after) = retry_after {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(after.as_secs()));
     }
     response
@@ -329,17 +341,26 @@ pub(crate) async fn certificate_page(
 ) -> Response {
     let language = visitor_language(&headers);
     let Ok(id) = CertificateId::parse(&raw) else {
-        return page_response(reason_page(&state, PublicReason::NotFound, language));
+        return reason_page(&state, PublicReason::NotFound, language).into_response();
     };
+    let key = PageKey::Public(id, language);
+    if let Some(html) = state.pages().get(&key) {
+        return page_response(StatusCode::OK, html, None);
+    }
     let view = match state.service().render_public(id).await {
         Ok(decision) => view(&state, decision, language).await,
         Err(e) => View::Page(error_page(&state, &e.into(), language)),
     };
     match view {
-        View::Page(page) => page_response(page),
+        View::Page(page) if state.pages().wants(&page) => {
+            let html = Bytes::from(page.html);
+            state.pages().keep(key, html.clone());
+            page_response(page.status, html, page.retry_after)
+        }
+        View::Page(page) => page.into_response(),
         View::Redirect(next) => redirect(&state.certificate_url(next), "no-cache")
-            .unwrap_or_else(|e| page_response(error_page(&state, &e, language))),
-        View::NotOurs => page_response(reason_page(&state, PublicReason::NotFound, language)),
+            .unwrap_or_else(|e| error_page(&state, &e, language).into_response()),
+        View::NotOurs => reason_page(&state, PublicReason::NotFound, language).into_response(),
     }
 }
 
@@ -352,7 +373,7 @@ pub(crate) async fn certificate_image(
 ) -> Response {
     let language = visitor_language(&headers);
     let Ok(id) = CertificateId::parse(&raw) else {
-        return page_response(reason_page(&state, PublicReason::NotFound, language));
+        return reason_page(&state, PublicReason::NotFound, language).into_response();
     };
     let result = match state.service().image_url(id).await {
         Ok(url) if is_web_url(&url) => redirect(&url, "no-store"),
@@ -361,5 +382,5 @@ pub(crate) async fn certificate_image(
         )),
         Err(e) => Err(e.into()),
     };
-    result.unwrap_or_else(|e| page_response(error_page(&state, &e, language)))
+    result.unwrap_or_else(|e| error_page(&state, &e, language).into_response())
 }

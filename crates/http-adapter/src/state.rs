@@ -2,12 +2,14 @@
 //! check, the metrics and the compiled page templates.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use pok_domain::{CertificateId, CertificateService};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::metrics::Metrics;
+use crate::page_cache::PageCache;
 use crate::pages::Templates;
 use crate::problem::Error;
 
@@ -42,11 +44,18 @@ pub struct HttpSettings {
     pub public_base_url: String,
     /// The largest filter request body accepted, in bytes; bigger ones get 413.
     pub body_limit: usize,
+    /// How long an emitted certificate's rendered page is kept and shown again without
+    /// reading the database; a revocation or re-issue made by another process shows after at
+    /// most this long. Zero keeps nothing.
+    pub page_cache_ttl: Duration,
 }
 
 impl HttpSettings {
     /// 64 KiB: a filter request is well under 4 KiB.
     pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+    /// Two seconds: a page opened again and again is read once per two seconds, and an
+    /// administrator's revocation shows almost at once.
+    pub const DEFAULT_PAGE_CACHE_TTL: Duration = Duration::from_secs(2);
 
     /// Settings with the default body limit.
     pub fn new(shared_secret: SecretString, public_base_url: impl Into<String>) -> Self {
@@ -54,6 +63,7 @@ impl HttpSettings {
             shared_secret,
             public_base_url: public_base_url.into(),
             body_limit: Self::DEFAULT_BODY_LIMIT,
+            page_cache_ttl: Self::DEFAULT_PAGE_CACHE_TTL,
         }
     }
 }
@@ -72,6 +82,7 @@ struct Inner {
     readiness: Arc<dyn Readiness>,
     metrics: Metrics,
     templates: Templates,
+    pages: PageCache,
 }
 
 impl std::fmt::Debug for AppState {
@@ -111,6 +122,7 @@ impl AppState {
                 readiness,
                 metrics,
                 templates: Templates::new()?,
+                pages: PageCache::new(settings.page_cache_ttl),
             }),
         })
     }
@@ -135,6 +147,11 @@ impl AppState {
 
     pub(crate) fn readiness(&self) -> &dyn Readiness {
         self.inner.readiness.as_ref()
+    }
+
+    /// Emitted pages rendered recently.
+    pub(crate) fn pages(&self) -> &PageCache {
+        &self.inner.pages
     }
 
     pub(crate) fn templates(&self) -> &Templates {

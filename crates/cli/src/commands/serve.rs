@@ -172,6 +172,7 @@ async fn run(
     };
     let http = HttpSettings {
         body_limit: s.body_limit_bytes,
+        page_cache_ttl: Duration::from_secs(s.page_cache_seconds.into()),
         ..HttpSettings::new(secret, public_url)
     };
     let state = AppState::new(

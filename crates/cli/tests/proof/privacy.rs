@@ -220,7 +220,16 @@ async fn public_page(svc: &Service, id: &str) -> (u16, String, Option<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_names_titles_and_languages_are_escaped_on_every_page() {
-    let svc = Service::start(SimConfig::default(), &[("POK_TIMEOUT", "10")]).await;
+    // The page cache off: this test looks at the revoked page right after the CLI revokes
+    // (the cache's delay has its own test in tests/cli/certificates.rs).
+    let svc = Service::start(
+        SimConfig::default(),
+        &[
+            ("POK_TIMEOUT", "10"),
+            ("OPENEDX_POK_PAGE_CACHE_SECONDS", "0"),
+        ],
+    )
+    .await;
     let user = 666;
     let created = svc
         .create_with(&json!({

@@ -2,7 +2,7 @@
 
 use axum::http::StatusCode;
 use pok_domain::fakes::PokCall;
-use pok_domain::{Error as DomainError, GatewayError};
+use pok_domain::{Actor, Error as DomainError, GatewayError};
 use pok_http::filters::RENDER_PATH;
 use serde_json::{Value, json};
 
@@ -243,4 +243,40 @@ async fn render_requests_are_checked_like_creation_requests() {
         .post_with(RENDER_PATH, render_body("en").to_string(), None)
         .await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn an_emitted_page_is_answered_again_from_memory_per_language() {
+    let app = TestApp::new();
+    let id = app.emitted_certificate().await;
+    let first = app.post(RENDER_PATH, render_body("en").to_string()).await;
+    let public = app.get(&format!("/certificates/{id}")).await;
+    assert_eq!(public.status, StatusCode::OK);
+    // Revoked behind this router's back, as the admin CLI does from its own process.
+    app.service
+        .revoke(id, "issued by mistake", Actor::Admin("root".into()))
+        .await
+        .unwrap();
+
+    let again = app.post(RENDER_PATH, render_body("en").to_string()).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.header("content-type"), "application/json");
+    assert_eq!(again.body, first.body, "the kept answer, byte for byte");
+    let public_again = app.get(&format!("/certificates/{id}")).await;
+    assert_eq!(public_again.status, StatusCode::OK);
+    assert_eq!(
+        public_again.header("content-type"),
+        "text/html; charset=utf-8"
+    );
+    assert!(
+        public_again
+            .header("content-security-policy")
+            .contains("default-src 'none'"),
+        "a kept page keeps its headers"
+    );
+    assert_eq!(public_again.body, public.body);
+
+    // Another language was never kept: it is read from storage and shows the revocation.
+    let (status, _) = page_of(&app, "es").await;
+    assert_eq!(status, 410);
 }
