@@ -272,7 +272,7 @@ pub async fn run(opts: &RenderOpts, http: &reqwest::Client, verdicts: &mut Verdi
         ("render filter, cache off, router, no TCP", &s_render_nt),
         ("public page, cache off, router, no TCP", &s_page_nt),
         (
-            "use case render_for_learner (2 reads + decision)",
+            "use case render_for_learner (1 read + decision)",
             &s_use_case,
         ),
         ("use case render_public (1 read + decision)", &s_public_case),
@@ -280,7 +280,7 @@ pub async fn run(opts: &RenderOpts, http: &reqwest::Client, verdicts: &mut Verdi
             "storage read find_live (spawn_blocking + pool)",
             &s_find_live,
         ),
-        ("storage read bindings().get", &s_binding),
+        ("bindings().get (remembered for 5 s)", &s_binding),
     ] {
         println!("{}  = {:>5.1} % of hello", s.line(label), share(s));
     }
