@@ -414,6 +414,19 @@ impl Service {
         .unwrap()
     }
 
+    /// Revokes certificate `id` with the admin CLI (another process, as in production); it
+    /// must succeed.
+    pub async fn revoke(&self, id: &str, reason: &str) {
+        let out = self
+            .admin(&["certificates", "revoke", id, "--reason", reason, "--yes"])
+            .await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Runs an admin command with `--format json`; it must succeed.
     pub async fn admin_json(&self, args: &[&str]) -> Value {
         let mut all = args.to_vec();

@@ -292,21 +292,7 @@ async fn hostile_names_titles_and_languages_are_escaped_on_every_page() {
     }
 
     // Revoked: the course title is shown again.
-    let out = svc
-        .admin(&[
-            "certificates",
-            "revoke",
-            &id,
-            "--reason",
-            "escaping test",
-            "--yes",
-        ])
-        .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    svc.revoke(&id, "escaping test").await;
     let revoked = svc.render_with(&render_body(user)).await;
     assert_eq!(revoked["status"], 410, "{revoked}");
     let page = revoked["body"].as_str().unwrap();

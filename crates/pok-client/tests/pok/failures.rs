@@ -314,22 +314,35 @@ async fn errors_never_echo_the_key() {
 // ---------------------------------------------------------------------------------------------
 // Issuing after a 429, the pause and the rate limit.
 
-/// A server answering `POST credential/` with `first` for the first `times` requests, then
-/// with a new credential.
-async fn issuing_server(first: ResponseTemplate, times: u64) -> MockServer {
+/// A server answering `verb route` with `first` for the first `times` requests, then with
+/// `then`.
+async fn server_answering(
+    verb: &str,
+    route: &str,
+    first: ResponseTemplate,
+    times: u64,
+    then: ResponseTemplate,
+) -> MockServer {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/credential/"))
+    Mock::given(method(verb))
+        .and(path(route))
         .respond_with(first)
         .up_to_n_times(times)
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/credential/"))
-        .respond_with(status(201).set_body_json(json!({"id": "c-1", "state": "processing"})))
+    Mock::given(method(verb))
+        .and(path(route))
+        .respond_with(then)
         .mount(&server)
         .await;
     server
+}
+
+/// A server answering `POST credential/` with `first` for the first `times` requests, then
+/// with a new credential.
+async fn issuing_server(first: ResponseTemplate, times: u64) -> MockServer {
+    let created = status(201).set_body_json(json!({"id": "c-1", "state": "processing"}));
+    server_answering("POST", "/credential/", first, times, created).await
 }
 
 async fn requests(server: &MockServer) -> usize {
@@ -423,19 +436,8 @@ async fn issuing_after_a_500_is_still_sent_once_even_when_a_success_would_follow
 /// A server answering `GET organization/me` with `first` for the first `times` requests, then
 /// with the organisation.
 async fn organization_server(first: ResponseTemplate, times: u64) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/organization/me"))
-        .respond_with(first)
-        .up_to_n_times(times)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/organization/me"))
-        .respond_with(status(200).set_body_json(json!({"name": "OrgX"})))
-        .mount(&server)
-        .await;
-    server
+    let organization = status(200).set_body_json(json!({"name": "OrgX"}));
+    server_answering("GET", "/organization/me", first, times, organization).await
 }
 
 #[tokio::test]
