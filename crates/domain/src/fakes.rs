@@ -327,6 +327,12 @@ impl BindingRepository for MemoryStore {
     }
 }
 
+/// Whether the stored job is still leased to the worker that claimed `claimed`, as the
+/// database adapters check it: the same owner (a claim by another worker replaced it).
+fn still_held(stored: &Job, claimed: &Job) -> bool {
+    claimed.lease_owner.is_some() && stored.lease_owner == claimed.lease_owner
+}
+
 #[async_trait]
 impl JobQueue for MemoryStore {
     async fn claim(
@@ -364,20 +370,20 @@ impl JobQueue for MemoryStore {
         Ok(t.push_job(job))
     }
 
-    async fn release(&self, id: JobId) -> Result<()> {
+    async fn release(&self, job: &Job) -> Result<()> {
         let mut t = lock(&self.tables);
         t.check()?;
-        if let Some(j) = t.jobs.get_mut(&id) {
+        if let Some(j) = t.jobs.get_mut(&job.id).filter(|j| still_held(j, job)) {
             j.lease_owner = None;
             j.lease_expires_at = None;
         }
         Ok(())
     }
 
-    async fn reschedule(&self, id: JobId, run_at: DateTime<Utc>, error: &str) -> Result<()> {
+    async fn reschedule(&self, job: &Job, run_at: DateTime<Utc>, error: &str) -> Result<()> {
         let mut t = lock(&self.tables);
         t.check()?;
-        if let Some(j) = t.jobs.get_mut(&id) {
+        if let Some(j) = t.jobs.get_mut(&job.id).filter(|j| still_held(j, job)) {
             j.run_at = run_at;
             j.last_error = Some(error.to_owned());
             j.lease_owner = None;
@@ -386,10 +392,12 @@ impl JobQueue for MemoryStore {
         Ok(())
     }
 
-    async fn complete(&self, id: JobId) -> Result<()> {
+    async fn complete(&self, job: &Job) -> Result<()> {
         let mut t = lock(&self.tables);
         t.check()?;
-        t.jobs.remove(&id);
+        if t.jobs.get(&job.id).is_some_and(|j| still_held(j, job)) {
+            t.jobs.remove(&job.id);
+        }
         Ok(())
     }
 
@@ -881,7 +889,7 @@ mod tests {
         w.clock.advance(Duration::from_secs(31));
         let later = block_on(w.store.claim("w2", w.clock.now(), lease, 5)).unwrap();
         assert_eq!(later.len(), 1, "an expired lease frees the job");
-        block_on(w.store.release(later[0].id)).unwrap();
+        block_on(w.store.release(&later[0])).unwrap();
         assert_eq!(
             block_on(w.store.claim("w3", w.clock.now(), lease, 5))
                 .unwrap()

@@ -351,12 +351,17 @@ pub trait JobQueue: Send + Sync + 'static {
     ) -> Result<Vec<Job>>;
     /// Queues a job outside a certificate change (administration).
     async fn enqueue(&self, job: &NewJob) -> Result<JobId>;
-    /// Gives a job back without running it (shutdown): due again at once, lease cleared.
-    async fn release(&self, id: JobId) -> Result<()>;
-    /// Puts a job back for later after an infrastructure failure, recording why.
-    async fn reschedule(&self, id: JobId, run_at: DateTime<Utc>, error: &str) -> Result<()>;
-    /// Removes a job that has nothing left to do.
-    async fn complete(&self, id: JobId) -> Result<()>;
+    /// Gives a claimed job back without running it (shutdown): due again at once, lease
+    /// cleared.
+    ///
+    /// This and the next two change the job only while `job.lease_owner` still holds its
+    /// lease: a worker whose lease expired while it worked finds the job taken by another
+    /// worker and changes nothing (the other worker's run decides).
+    async fn release(&self, job: &Job) -> Result<()>;
+    /// Puts a claimed job back for later after an infrastructure failure, recording why.
+    async fn reschedule(&self, job: &Job, run_at: DateTime<Utc>, error: &str) -> Result<()>;
+    /// Removes a claimed job that has nothing left to do.
+    async fn complete(&self, job: &Job) -> Result<()>;
     /// How many jobs are queued, by kind (for metrics).
     async fn count_by_kind(&self) -> Result<Vec<(JobKind, u64)>>;
 }

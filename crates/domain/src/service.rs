@@ -274,7 +274,7 @@ impl CertificateService {
     /// job; POK failures are part of the certificate's lifecycle and end `Ok`.
     pub async fn process_job(&self, job: &Job) -> Result<JobOutcome> {
         let Some(mut cert) = self.certificates.get(job.certificate_id).await? else {
-            self.jobs.complete(job.id).await?;
+            self.jobs.complete(job).await?;
             return Ok(JobOutcome::Nothing);
         };
         let outcome = match (job.kind, cert.state()) {
@@ -287,14 +287,14 @@ impl CertificateService {
             }
             (JobKind::Refresh, StateKind::Processing) => self.poll(&mut cert, job).await,
             _ => {
-                self.jobs.complete(job.id).await?;
+                self.jobs.complete(job).await?;
                 return Ok(JobOutcome::Nothing);
             }
         };
         match outcome {
             Ok(()) => Ok(JobOutcome::Advanced(cert.state())),
             Err(Error::Conflict(_)) => {
-                self.jobs.release(job.id).await?;
+                self.jobs.release(job).await?;
                 Ok(JobOutcome::Released)
             }
             Err(e) => Err(e),
@@ -362,7 +362,7 @@ impl CertificateService {
 
     async fn poll(&self, cert: &mut Certificate, job: &Job) -> Result<()> {
         let Some(cred) = cert.lifecycle().credential_id.clone() else {
-            self.jobs.complete(job.id).await?;
+            self.jobs.complete(job).await?;
             return Ok(());
         };
         match self.pok.credential(&cred).await {
@@ -379,7 +379,7 @@ impl CertificateService {
                     .settings
                     .poll
                     .next_poll(job.attempts, 0.5, self.clock.now());
-                self.jobs.reschedule(job.id, at, &e.reason).await
+                self.jobs.reschedule(job, at, &e.reason).await
             }
         }
     }

@@ -88,6 +88,16 @@ fn clip(text: &str) -> String {
     }
 }
 
+/// The job's id and the worker that claimed it, for the updates that only the lease holder
+/// may make (`lease_owner = ?`: a job claimed since by another worker, or never claimed,
+/// matches no row and is left alone).
+fn held(job: &Job) -> (String, String) {
+    (
+        job.id.to_string(),
+        job.lease_owner.clone().unwrap_or_default(),
+    )
+}
+
 #[async_trait]
 impl JobQueue for Database {
     async fn claim(
@@ -137,42 +147,55 @@ impl JobQueue for Database {
         Ok(JobId(uuid))
     }
 
-    async fn release(&self, id: JobId) -> Result<()> {
-        let id = id.to_string();
+    async fn release(&self, job: &Job) -> Result<()> {
+        let (id, owner) = held(job);
         self.write("release job", move |conn| {
-            diesel::update(jobs::table.filter(jobs::id.eq(id)))
-                .set((
-                    jobs::lease_owner.eq(None::<String>),
-                    jobs::lease_expires_at.eq(None::<NaiveDateTime>),
-                ))
-                .execute(conn)?;
+            diesel::update(
+                jobs::table
+                    .filter(jobs::id.eq(id))
+                    .filter(jobs::lease_owner.eq(owner)),
+            )
+            .set((
+                jobs::lease_owner.eq(None::<String>),
+                jobs::lease_expires_at.eq(None::<NaiveDateTime>),
+            ))
+            .execute(conn)?;
             Ok(())
         })
         .await
     }
 
-    async fn reschedule(&self, id: JobId, run_at: DateTime<Utc>, error: &str) -> Result<()> {
-        let id = id.to_string();
+    async fn reschedule(&self, job: &Job, run_at: DateTime<Utc>, error: &str) -> Result<()> {
+        let (id, owner) = held(job);
         let run_at = to_db_time(run_at);
         let error = clip(error);
         self.write("reschedule job", move |conn| {
-            diesel::update(jobs::table.filter(jobs::id.eq(id)))
-                .set((
-                    jobs::run_at.eq(run_at),
-                    jobs::last_error.eq(Some(error)),
-                    jobs::lease_owner.eq(None::<String>),
-                    jobs::lease_expires_at.eq(None::<NaiveDateTime>),
-                ))
-                .execute(conn)?;
+            diesel::update(
+                jobs::table
+                    .filter(jobs::id.eq(id))
+                    .filter(jobs::lease_owner.eq(owner)),
+            )
+            .set((
+                jobs::run_at.eq(run_at),
+                jobs::last_error.eq(Some(error)),
+                jobs::lease_owner.eq(None::<String>),
+                jobs::lease_expires_at.eq(None::<NaiveDateTime>),
+            ))
+            .execute(conn)?;
             Ok(())
         })
         .await
     }
 
-    async fn complete(&self, id: JobId) -> Result<()> {
-        let id = id.to_string();
+    async fn complete(&self, job: &Job) -> Result<()> {
+        let (id, owner) = held(job);
         self.write("complete job", move |conn| {
-            diesel::delete(jobs::table.filter(jobs::id.eq(id))).execute(conn)?;
+            diesel::delete(
+                jobs::table
+                    .filter(jobs::id.eq(id))
+                    .filter(jobs::lease_owner.eq(owner)),
+            )
+            .execute(conn)?;
             Ok(())
         })
         .await

@@ -117,7 +117,7 @@ async fn run_one(service: &CertificateService, job: &Job, backoff: Duration) {
             Err(e) => {
                 tracing::error!(error = %e, "job failed; it will run again later");
                 let at = service.now() + chrono::Duration::from_std(backoff).unwrap_or_default();
-                if let Err(e) = service.jobs().reschedule(job.id, at, &e.to_string()).await {
+                if let Err(e) = service.jobs().reschedule(job, at, &e.to_string()).await {
                     tracing::error!(error = %e, "could not reschedule the job; its lease will expire");
                 }
             }

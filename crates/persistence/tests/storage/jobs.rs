@@ -43,7 +43,7 @@ pub async fn a_job_goes_through_claim_release_reschedule_and_complete(db: &TestD
             .is_empty()
     );
 
-    queue.release(job.id).await.unwrap();
+    queue.release(&job).await.unwrap();
     let again = queue.claim("w2", at(3), LEASE, 10).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(
@@ -52,7 +52,7 @@ pub async fn a_job_goes_through_claim_release_reschedule_and_complete(db: &TestD
     );
 
     queue
-        .reschedule(job.id, at(100), "database timeout")
+        .reschedule(&again[0], at(100), "database timeout")
         .await
         .unwrap();
     assert!(
@@ -71,12 +71,12 @@ pub async fn a_job_goes_through_claim_release_reschedule_and_complete(db: &TestD
     assert_eq!(later.run_at, at(100));
     assert_eq!(later.last_error.as_deref(), Some("database timeout"));
 
-    queue.complete(job.id).await.unwrap();
+    queue.complete(&later).await.unwrap();
     assert!(queue.count_by_kind().await.unwrap().is_empty());
     // A job that is already gone: nothing to do, no error.
-    queue.complete(job.id).await.unwrap();
-    queue.release(job.id).await.unwrap();
-    queue.reschedule(job.id, at(200), "x").await.unwrap();
+    queue.complete(&later).await.unwrap();
+    queue.release(&later).await.unwrap();
+    queue.reschedule(&later, at(200), "x").await.unwrap();
     assert!(queue.count_by_kind().await.unwrap().is_empty());
 
     let id = queue
@@ -177,5 +177,51 @@ pub async fn enqueueing_for_a_missing_certificate_is_not_found(db: &TestDatabase
         .await
         .unwrap_err();
     assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+    assert!(queue.count_by_kind().await.unwrap().is_empty());
+}
+
+pub async fn a_worker_whose_lease_expired_cannot_change_the_job_another_worker_holds(
+    db: &TestDatabase,
+) {
+    let queue: &dyn JobQueue = db.database();
+    certificate(db).await;
+    let stale = queue.claim("w1", at(1), LEASE, 10).await.unwrap().remove(0);
+    // w1's lease (30 s) runs out while it works; w2 takes the job over.
+    let current = queue
+        .claim("w2", at(40), LEASE, 10)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(current.id, stale.id);
+
+    // Late answers from w1 change nothing: the job stays w2's, due when it was.
+    queue.reschedule(&stale, at(500), "late").await.unwrap();
+    queue.release(&stale).await.unwrap();
+    queue.complete(&stale).await.unwrap();
+    assert!(
+        queue
+            .claim("w3", at(41), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "w2 still holds the job"
+    );
+    assert_eq!(
+        queue.count_by_kind().await.unwrap(),
+        vec![(JobKind::Issue, 1)]
+    );
+
+    // w2's own changes apply.
+    queue
+        .reschedule(&current, at(60), "w2 failed")
+        .await
+        .unwrap();
+    let next = queue
+        .claim("w3", at(60), LEASE, 10)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(next.last_error.as_deref(), Some("w2 failed"));
+    queue.complete(&next).await.unwrap();
     assert!(queue.count_by_kind().await.unwrap().is_empty());
 }

@@ -59,6 +59,7 @@ on_every_backend!(
     bindings::bindings_round_trip_update_and_delete,
     jobs::a_job_goes_through_claim_release_reschedule_and_complete,
     jobs::an_expired_lease_is_claimed_again,
+    jobs::a_worker_whose_lease_expired_cannot_change_the_job_another_worker_holds,
     jobs::claims_take_due_jobs_in_order_up_to_the_maximum,
     jobs::enqueueing_for_a_missing_certificate_is_not_found,
     concurrency::fifty_concurrent_creations_make_one_certificate,
