@@ -88,14 +88,18 @@ fn clip(text: &str) -> String {
     }
 }
 
-/// The job's id and the worker that claimed it, for the updates that only the lease holder
-/// may make (`lease_owner = ?`: a job claimed since by another worker, or never claimed,
-/// matches no row and is left alone).
-fn held(job: &Job) -> (String, String) {
-    (
-        job.id.to_string(),
-        job.lease_owner.clone().unwrap_or_default(),
-    )
+/// The stored job `job` while the worker that claimed it still holds its lease.
+type HeldJob = diesel::dsl::Filter<
+    diesel::dsl::Filter<jobs::table, diesel::dsl::Eq<jobs::id, String>>,
+    diesel::dsl::Eq<jobs::lease_owner, String>,
+>;
+
+/// The rule of `release`, `reschedule` and `complete`: only the lease holder may change a job.
+/// A job claimed since by another worker, or never claimed, matches no row and is left alone.
+fn held(job: &Job) -> HeldJob {
+    jobs::table
+        .filter(jobs::id.eq(job.id.to_string()))
+        .filter(jobs::lease_owner.eq(job.lease_owner.clone().unwrap_or_default()))
 }
 
 #[async_trait]
@@ -148,54 +152,41 @@ impl JobQueue for Database {
     }
 
     async fn release(&self, job: &Job) -> Result<()> {
-        let (id, owner) = held(job);
+        let job = held(job);
         self.write("release job", move |conn| {
-            diesel::update(
-                jobs::table
-                    .filter(jobs::id.eq(id))
-                    .filter(jobs::lease_owner.eq(owner)),
-            )
-            .set((
-                jobs::lease_owner.eq(None::<String>),
-                jobs::lease_expires_at.eq(None::<NaiveDateTime>),
-            ))
-            .execute(conn)?;
+            diesel::update(job)
+                .set((
+                    jobs::lease_owner.eq(None::<String>),
+                    jobs::lease_expires_at.eq(None::<NaiveDateTime>),
+                ))
+                .execute(conn)?;
             Ok(())
         })
         .await
     }
 
     async fn reschedule(&self, job: &Job, run_at: DateTime<Utc>, error: &str) -> Result<()> {
-        let (id, owner) = held(job);
+        let job = held(job);
         let run_at = to_db_time(run_at);
         let error = clip(error);
         self.write("reschedule job", move |conn| {
-            diesel::update(
-                jobs::table
-                    .filter(jobs::id.eq(id))
-                    .filter(jobs::lease_owner.eq(owner)),
-            )
-            .set((
-                jobs::run_at.eq(run_at),
-                jobs::last_error.eq(Some(error)),
-                jobs::lease_owner.eq(None::<String>),
-                jobs::lease_expires_at.eq(None::<NaiveDateTime>),
-            ))
-            .execute(conn)?;
+            diesel::update(job)
+                .set((
+                    jobs::run_at.eq(run_at),
+                    jobs::last_error.eq(Some(error)),
+                    jobs::lease_owner.eq(None::<String>),
+                    jobs::lease_expires_at.eq(None::<NaiveDateTime>),
+                ))
+                .execute(conn)?;
             Ok(())
         })
         .await
     }
 
     async fn complete(&self, job: &Job) -> Result<()> {
-        let (id, owner) = held(job);
+        let job = held(job);
         self.write("complete job", move |conn| {
-            diesel::delete(
-                jobs::table
-                    .filter(jobs::id.eq(id))
-                    .filter(jobs::lease_owner.eq(owner)),
-            )
-            .execute(conn)?;
+            diesel::delete(job).execute(conn)?;
             Ok(())
         })
         .await
