@@ -392,6 +392,33 @@ pub struct ServiceOpts {
     pub worker_concurrency: usize,
 }
 
+/// Serves `service` on a new local port, as `serve` does (its URL is the public base URL),
+/// with pages kept for `page_cache_ttl`, until `stop` turns true. Returns the base URL and the
+/// router.
+async fn serve_on_new_port(
+    service: &CertificateService,
+    metrics: Metrics,
+    page_cache_ttl: Duration,
+    mut stop: watch::Receiver<bool>,
+) -> Res<(String, Router)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let state = AppState::new(
+        service.clone(),
+        HttpSettings {
+            page_cache_ttl,
+            ..HttpSettings::new(SECRET.to_owned().into(), base.clone())
+        },
+        Arc::new(AlwaysReady),
+        metrics,
+    )?;
+    let router = pok_http::router(state);
+    tokio::spawn(pok_http::serve(listener, router.clone(), async move {
+        let _ = stop.wait_for(|s| *s).await;
+    }));
+    Ok((base, router))
+}
+
 /// The service wired as `serve` wires it (router, worker, metered POK client), in this
 /// process, on a port.
 pub struct InProcess {
@@ -436,19 +463,14 @@ impl InProcess {
         for course in courses {
             service.link_course(graded_binding(course)?).await?;
         }
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let state = AppState::new(
-            service.clone(),
-            HttpSettings::new(SECRET.to_owned().into(), format!("http://{addr}")),
-            Arc::new(AlwaysReady),
+        let (http_stop, stopped) = watch::channel(false);
+        let (base, _) = serve_on_new_port(
+            &service,
             metrics,
-        )?;
-        let router = pok_http::router(state);
-        let (http_stop, mut stopped) = watch::channel(false);
-        tokio::spawn(pok_http::serve(listener, router, async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        }));
+            HttpSettings::DEFAULT_PAGE_CACHE_TTL,
+            stopped,
+        )
+        .await?;
         let (worker_stop, stopped) = watch::channel(false);
         let worker = (opts.worker_concurrency > 0).then(|| {
             tokio::spawn(pok_worker::run(
@@ -462,7 +484,7 @@ impl InProcess {
             ))
         });
         Ok(Self {
-            base: format!("http://{addr}"),
+            base,
             service,
             http_stop,
             worker_stop,
@@ -474,25 +496,15 @@ impl InProcess {
 
     /// The same service behind a second router whose page cache is off, served on a port of
     /// its own: every request reads the database and renders the page. Returns its base URL
-    /// and the router (for measurements without TCP). Stops with the benchmark's runtime.
+    /// and the router (for measurements without TCP). Stops with [`Self::stop`].
     pub async fn serve_without_page_cache(&self) -> Res<(String, Router)> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let state = AppState::new(
-            self.service.clone(),
-            HttpSettings {
-                page_cache_ttl: Duration::ZERO,
-                ..HttpSettings::new(SECRET.to_owned().into(), self.base.clone())
-            },
-            Arc::new(AlwaysReady),
+        serve_on_new_port(
+            &self.service,
             Metrics::new(),
-        )?;
-        let router = pok_http::router(state);
-        let mut stopped = self.http_stop.subscribe();
-        tokio::spawn(pok_http::serve(listener, router.clone(), async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        }));
-        Ok((format!("http://{addr}"), router))
+            Duration::ZERO,
+            self.http_stop.subscribe(),
+        )
+        .await
     }
 
     /// The temporary SQLite file, when no `--database` was given.

@@ -6,20 +6,18 @@
 //! saves one database round trip per filter call; the price is that another process's change
 //! shows here only after the time-to-live. A change made through this value shows at once.
 
-use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
 
 use crate::binding::CourseBinding;
 use crate::error::Result;
+use crate::expiring::ExpiringMap;
 use crate::ports::{BindingRepository, Clock};
 use crate::values::CourseKey;
 
 /// The most courses remembered at once. Filter calls are authenticated, but a caller sending
-/// endless made-up course keys must not grow the memory without bound; past this size the
-/// expired answers are dropped, then everything if that is not enough.
+/// endless made-up course keys must not grow the memory without bound.
 const MAX_ENTRIES: usize = 10_000;
 
 /// A [`BindingRepository`] that answers `get` from memory for `ttl` after reading the
@@ -27,21 +25,14 @@ const MAX_ENTRIES: usize = 10_000;
 pub struct CachedBindings {
     inner: Arc<dyn BindingRepository>,
     clock: Arc<dyn Clock>,
-    ttl: Duration,
-    entries: RwLock<HashMap<CourseKey, Entry>>,
-}
-
-/// One remembered answer and when it stops being trusted.
-#[derive(Clone)]
-struct Entry {
-    binding: Option<CourseBinding>,
-    expires: DateTime<Utc>,
+    /// Each course's answer, "not linked" (`None`) included.
+    answers: ExpiringMap<CourseKey, Option<CourseBinding>>,
 }
 
 impl std::fmt::Debug for CachedBindings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CachedBindings")
-            .field("ttl", &self.ttl)
+            .field("courses", &self.answers.len())
             .finish_non_exhaustive()
     }
 }
@@ -62,68 +53,35 @@ impl CachedBindings {
         Self {
             inner,
             clock,
-            ttl: Duration::from_std(ttl).unwrap_or(Duration::MAX),
-            entries: RwLock::new(HashMap::new()),
+            answers: ExpiringMap::new(ttl, MAX_ENTRIES),
         }
-    }
-
-    /// The remembered answer for `course`, unless it is missing or expired.
-    fn remembered(&self, course: &CourseKey, now: DateTime<Utc>) -> Option<Entry> {
-        // A panic while the lock was held cannot leave a half-written entry (inserts and
-        // removals are single calls), so a poisoned lock is still safe to read.
-        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
-        entries.get(course).filter(|e| e.expires > now).cloned()
-    }
-
-    fn remember(&self, course: &CourseKey, binding: Option<CourseBinding>, now: DateTime<Utc>) {
-        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= MAX_ENTRIES {
-            entries.retain(|_, e| e.expires > now);
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
-            }
-        }
-        entries.insert(
-            course.clone(),
-            Entry {
-                binding,
-                expires: now + self.ttl,
-            },
-        );
-    }
-
-    fn forget(&self, course: &CourseKey) {
-        self.entries
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(course);
     }
 }
 
 #[async_trait]
 impl BindingRepository for CachedBindings {
     async fn get(&self, course: &CourseKey) -> Result<Option<CourseBinding>> {
-        if self.ttl <= Duration::zero() {
+        if !self.answers.is_on() {
             return self.inner.get(course).await;
         }
         let now = self.clock.now();
-        if let Some(entry) = self.remembered(course, now) {
-            return Ok(entry.binding);
+        if let Some(answer) = self.answers.get(course, now) {
+            return Ok(answer);
         }
         let binding = self.inner.get(course).await?;
-        self.remember(course, binding.clone(), now);
+        self.answers.insert(course.clone(), binding.clone(), now);
         Ok(binding)
     }
 
     async fn upsert(&self, binding: &CourseBinding) -> Result<()> {
         let result = self.inner.upsert(binding).await;
-        self.forget(&binding.course_key);
+        self.answers.remove(&binding.course_key);
         result
     }
 
     async fn delete(&self, course: &CourseKey) -> Result<bool> {
         let result = self.inner.delete(course).await;
-        self.forget(course);
+        self.answers.remove(course);
         result
     }
 
@@ -137,7 +95,7 @@ mod tests {
     use super::*;
     use crate::fakes::{FixedClock, MemoryStore};
     use crate::values::TemplateId;
-    use chrono::TimeZone;
+    use chrono::{TimeZone, Utc};
     use pollster::block_on;
 
     fn course(n: u32) -> CourseKey {
@@ -232,7 +190,7 @@ mod tests {
         for n in 0..u32::try_from(MAX_ENTRIES).unwrap() + 10 {
             block_on(f.cache.get(&course(n))).unwrap();
         }
-        let size = f.cache.entries.read().unwrap().len();
+        let size = f.cache.answers.len();
         assert!(size <= MAX_ENTRIES, "{size} entries");
     }
 }

@@ -10,6 +10,7 @@
 //!   yields a [`CertificateEvent`] for the history.
 //! - [`binding`]: a course's link to a POK template and its custom-parameter mapping.
 //! - [`binding_cache`]: bindings remembered for a few seconds, as both filters read them.
+//! - [`expiring`]: a bounded map of answers trusted for a time-to-live, for both caches.
 //! - [`issuing`]: building what POK receives: name split, language negotiation, custom
 //!   parameters, tags.
 //! - [`retry`]: backoff for issuing attempts and for polls of processing credentials.
@@ -24,6 +25,7 @@
 pub mod binding;
 pub mod binding_cache;
 pub mod error;
+pub mod expiring;
 #[cfg(any(test, feature = "mocks"))]
 pub mod fakes;
 pub mod filters;

@@ -464,7 +464,8 @@ pub(crate) async fn render(
     let course = CourseKey::parse(&body.course_key).map_err(at("course_key"))?;
     let language = Language::choose(body.language.as_deref(), body.accept_language.as_deref());
     let key = PageKey::Learner(user, course.clone(), language);
-    if let Some(answer) = state.pages().get(&key) {
+    let now = state.service().now();
+    if let Some(answer) = state.pages().get(&key, now) {
         tracing::info!(course = %course, outcome = "emitted", "render request answered");
         return Ok(with_outcome(json_body(answer), "emitted"));
     }
@@ -501,7 +502,7 @@ pub(crate) async fn render(
     // Serialising our own answer cannot fail; were it to, the answer is sent uncached.
     if let (true, Ok(json)) = (keep, serde_json::to_vec(&answer)) {
         let json = Bytes::from(json);
-        state.pages().keep(key, json.clone());
+        state.pages().keep(key, json.clone(), now);
         return Ok(with_outcome(json_body(json), outcome));
     }
     Ok(with_outcome(Json(answer), outcome))

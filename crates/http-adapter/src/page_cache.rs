@@ -14,12 +14,12 @@
 //! revocation or re-issue made by another process (the admin CLI) shows after at most the
 //! time-to-live.
 
-use std::collections::HashMap;
-use std::sync::{PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
+use chrono::{DateTime, Utc};
 use pok_domain::CertificateId;
+use pok_domain::expiring::ExpiringMap;
 use pok_domain::values::{CourseKey, UserId};
 
 use crate::pages::{Language, Page};
@@ -27,8 +27,7 @@ use crate::pages::{Language, Page};
 /// The `kind` of the only pages kept.
 const EMITTED: &str = "emitted";
 
-/// The most pages kept at once (about 4 KB each): past this, expired pages are dropped, then
-/// all of them if that is not enough.
+/// The most pages kept at once (about 4 KB each).
 const MAX_PAGES: usize = 10_000;
 
 /// Which page: the render filter's (learner and course) or the public one (certificate id),
@@ -41,56 +40,36 @@ pub(crate) enum PageKey {
     Public(CertificateId, Language),
 }
 
-/// Answers with emitted pages, each trusted for the time-to-live.
+/// Answers with emitted pages, each trusted for the time-to-live. Time comes from the
+/// service's clock, like every other time the service decides on.
 #[derive(Debug)]
 pub(crate) struct PageCache {
-    ttl: Duration,
-    pages: RwLock<HashMap<PageKey, (Instant, Bytes)>>,
+    answers: ExpiringMap<PageKey, Bytes>,
 }
 
 impl PageCache {
     /// A cache keeping pages for `ttl`; a zero `ttl` keeps nothing.
     pub(crate) fn new(ttl: Duration) -> Self {
         Self {
-            ttl,
-            pages: RwLock::new(HashMap::new()),
+            answers: ExpiringMap::new(ttl, MAX_PAGES),
         }
     }
 
-    /// The answer kept for `key`, if it is younger than the time-to-live.
-    pub(crate) fn get(&self, key: &PageKey) -> Option<Bytes> {
-        if self.ttl.is_zero() {
-            return None;
-        }
-        // Inserts and removals are single calls, so a lock poisoned by a panic elsewhere
-        // still guards a consistent map.
-        let pages = self.pages.read().unwrap_or_else(PoisonError::into_inner);
-        pages
-            .get(key)
-            .filter(|(at, _)| at.elapsed() < self.ttl)
-            .map(|(_, body)| body.clone())
+    /// The answer kept for `key`, if it is younger than the time-to-live at `now`.
+    pub(crate) fn get(&self, key: &PageKey, now: DateTime<Utc>) -> Option<Bytes> {
+        self.answers.get(key, now)
     }
 
     /// Whether the answer carrying `page` may be kept: an emitted certificate's page, and
     /// the cache is on.
     pub(crate) fn wants(&self, page: &Page) -> bool {
-        !self.ttl.is_zero() && page.kind == EMITTED && page.status.is_success()
+        self.answers.is_on() && page.kind == EMITTED && page.status.is_success()
     }
 
-    /// Keeps `body`, the answer carrying an emitted page (see [`Self::wants`]), under `key`.
-    pub(crate) fn keep(&self, key: PageKey, body: Bytes) {
-        if self.ttl.is_zero() {
-            return;
-        }
-        let mut pages = self.pages.write().unwrap_or_else(PoisonError::into_inner);
-        if pages.len() >= MAX_PAGES {
-            let ttl = self.ttl;
-            pages.retain(|_, (at, _)| at.elapsed() < ttl);
-            if pages.len() >= MAX_PAGES {
-                pages.clear();
-            }
-        }
-        pages.insert(key, (Instant::now(), body));
+    /// Keeps `body`, the answer carrying an emitted page (see [`Self::wants`]), under `key`
+    /// from `now` on.
+    pub(crate) fn keep(&self, key: PageKey, body: Bytes, now: DateTime<Utc>) {
+        self.answers.insert(key, body, now);
     }
 }
 
@@ -98,6 +77,7 @@ impl PageCache {
 mod tests {
     use super::*;
     use axum::http::StatusCode;
+    use chrono::TimeZone;
 
     fn page(kind: &'static str) -> Page {
         Page {
@@ -116,14 +96,21 @@ mod tests {
         )
     }
 
+    fn at(millis: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
+            + chrono::Duration::milliseconds(millis)
+    }
+
     #[test]
     fn an_answer_is_kept_for_the_ttl_only() {
         let cache = PageCache::new(Duration::from_millis(200));
-        cache.keep(key(1), Bytes::from_static(b"A"));
-        assert_eq!(cache.get(&key(1)).unwrap(), "A");
-        assert!(cache.get(&key(2)).is_none(), "another learner's page");
-        std::thread::sleep(Duration::from_millis(250));
-        assert!(cache.get(&key(1)).is_none(), "expired");
+        cache.keep(key(1), Bytes::from_static(b"A"), at(0));
+        assert_eq!(cache.get(&key(1), at(199)).unwrap(), "A");
+        assert!(
+            cache.get(&key(2), at(0)).is_none(),
+            "another learner's page"
+        );
+        assert!(cache.get(&key(1), at(200)).is_none(), "expired");
     }
 
     #[test]
@@ -142,13 +129,13 @@ mod tests {
     fn a_zero_ttl_keeps_nothing_and_the_size_is_bounded() {
         let off = PageCache::new(Duration::ZERO);
         assert!(!off.wants(&page("emitted")));
-        off.keep(key(1), Bytes::from_static(b"x"));
-        assert!(off.get(&key(1)).is_none());
+        off.keep(key(1), Bytes::from_static(b"x"), at(0));
+        assert!(off.get(&key(1), at(0)).is_none());
 
         let cache = PageCache::new(Duration::from_secs(60));
         for user in 1..=i64::try_from(MAX_PAGES).unwrap() + 5 {
-            cache.keep(key(user), Bytes::from_static(b"x"));
+            cache.keep(key(user), Bytes::from_static(b"x"), at(0));
         }
-        assert!(cache.pages.read().unwrap().len() <= MAX_PAGES);
+        assert!(cache.answers.len() <= MAX_PAGES);
     }
 }

@@ -344,7 +344,8 @@ pub(crate) async fn certificate_page(
         return reason_page(&state, PublicReason::NotFound, language).into_response();
     };
     let key = PageKey::Public(id, language);
-    if let Some(html) = state.pages().get(&key) {
+    let now = state.service().now();
+    if let Some(html) = state.pages().get(&key, now) {
         return page_response(StatusCode::OK, html, None);
     }
     let view = match state.service().render_public(id).await {
@@ -354,7 +355,7 @@ pub(crate) async fn certificate_page(
     match view {
         View::Page(page) if state.pages().wants(&page) => {
             let html = Bytes::from(page.html);
-            state.pages().keep(key, html.clone());
+            state.pages().keep(key, html.clone(), now);
             page_response(page.status, html, page.retry_after)
         }
         View::Page(page) => page.into_response(),
